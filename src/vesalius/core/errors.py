@@ -1,0 +1,60 @@
+"""One domain error tree for the whole system.
+
+Services raise these; edges translate them (HTTP problem responses, DIMSE
+statuses, OperationOutcome). Nothing outside an edge knows about protocols.
+"""
+
+from __future__ import annotations
+
+
+class VesaliusError(Exception):
+    """Root of every error Vesalius raises on purpose."""
+
+    #: Short machine-readable code, stable across versions.
+    code = "error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidInput(VesaliusError):
+    """The caller sent something malformed (not DICOM, bad UID, bad parameter)."""
+
+    code = "invalid"
+
+
+class MissingAttribute(InvalidInput):
+    """A required DICOM attribute is absent or empty."""
+
+    code = "missing-attribute"
+
+
+class NotFound(VesaliusError):
+    """The addressed object does not exist (or the caller may not know it does)."""
+
+    code = "not-found"
+
+
+class Conflict(VesaliusError):
+    """The request contradicts what is already stored (e.g. same UID, other bytes)."""
+
+    code = "conflict"
+
+
+class TooLarge(InvalidInput):
+    """A body, part or instance exceeds a configured limit."""
+
+    code = "too-large"
+
+
+class NotAcceptable(VesaliusError):
+    """None of the representations the caller accepts can be produced."""
+
+    code = "not-acceptable"
+
+
+class StorageFailure(VesaliusError):
+    """The blob store or index could not complete a write; nothing was kept."""
+
+    code = "storage-failure"
