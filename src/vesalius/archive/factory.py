@@ -1,0 +1,32 @@
+"""Builds the archive service from settings (used by both composition roots)."""
+
+from __future__ import annotations
+
+from vesalius.archive.events import EventBus
+from vesalius.archive.index.database import create_schema, make_engine
+from vesalius.archive.index.reader import IndexReader
+from vesalius.archive.index.writer import IndexWriter
+from vesalius.archive.service import ArchiveService
+from vesalius.archive.storage.fs import FilesystemBlobStore
+from vesalius.config import Settings
+from vesalius.dicom.attributes import LEVEL_OF_KEY, Level, resolve_tag
+
+
+def extra_tag_levels(settings: Settings) -> dict[int, Level]:
+    """Configured extra indexed tags; each is matched at the instance level unless known."""
+    out: dict[int, Level] = {}
+    for name in settings.extra_indexed_tags:
+        tag, keyword = resolve_tag(name)
+        out[tag] = LEVEL_OF_KEY.get(keyword, Level.IMAGE)
+    return out
+
+
+def build_archive(settings: Settings, events: EventBus | None = None) -> ArchiveService:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    url = settings.resolved_database_url
+    reader_engine = make_engine(url)
+    writer_engine = make_engine(url, writer=True) if url.startswith("sqlite") else reader_engine
+    create_schema(writer_engine)
+    blobs = FilesystemBlobStore(settings.blob_dir)
+    return ArchiveService(settings, blobs, IndexReader(reader_engine, extra_tag_levels(settings)),
+                          IndexWriter(writer_engine), events)

@@ -1,0 +1,291 @@
+"""Reads from the index: attribute matching (shared by QIDO-RS and C-FIND) and lookups."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, exists, false, func, or_, select, true
+from sqlalchemy.engine import Engine, Row
+from sqlalchemy.sql import Select
+
+from vesalius.archive.index.records import StoredInstance
+from vesalius.archive.index.schema import (
+    extra_attributes,
+    instances,
+    patients,
+    replaced_instances,
+    series,
+    studies,
+)
+from vesalius.core.errors import InvalidInput, NotFound
+from vesalius.dicom.attributes import LEVEL_OF_KEY, LEVELS_UP, Level
+from vesalius.dicom.matching import (
+    AnyOf,
+    Fuzzy,
+    Matcher,
+    Range,
+    Single,
+    Universal,
+    Wildcard,
+    normalize_name,
+    wildcard_to_like,
+)
+
+_TABLE = {Level.PATIENT: patients, Level.STUDY: studies, Level.SERIES: series,
+          Level.IMAGE: instances}
+
+#: keyword -> (column name, kind); kind is str | int | pn | multi (\\A\\B\\ sets).
+_COLUMNS: dict[str, tuple[str, str]] = {
+    "PatientName": ("patient_name", "pn"),
+    "PatientID": ("patient_id", "str"),
+    "IssuerOfPatientID": ("issuer", "str"),
+    "PatientBirthDate": ("birth_date", "str"),
+    "PatientSex": ("sex", "str"),
+    "StudyDate": ("study_date", "str"),
+    "StudyTime": ("study_time", "str"),
+    "AccessionNumber": ("accession_number", "str"),
+    "ModalitiesInStudy": ("modalities", "multi"),
+    "SOPClassesInStudy": ("sop_classes", "multi"),
+    "ReferringPhysicianName": ("referring_physician_name", "pn"),
+    "StudyInstanceUID": ("study_uid", "str"),
+    "StudyID": ("study_id", "str"),
+    "StudyDescription": ("study_description", "str"),
+    "NumberOfStudyRelatedSeries": ("num_series", "int"),
+    "NumberOfStudyRelatedInstances": ("num_instances", "int"),
+    "Modality": ("modality", "str"),
+    "SeriesInstanceUID": ("series_uid", "str"),
+    "SeriesNumber": ("series_number", "int"),
+    "SeriesDescription": ("series_description", "str"),
+    "PerformedProcedureStepStartDate": ("pps_start_date", "str"),
+    "PerformedProcedureStepStartTime": ("pps_start_time", "str"),
+    "BodyPartExamined": ("body_part", "str"),
+    "NumberOfSeriesRelatedInstances": ("num_instances", "int"),
+    "SOPClassUID": ("sop_class_uid", "str"),
+    "SOPInstanceUID": ("sop_uid", "str"),
+    "InstanceNumber": ("instance_number", "int"),
+    "Rows": ("rows", "int"),
+    "Columns": ("columns", "int"),
+    "BitsAllocated": ("bits_allocated", "int"),
+    "NumberOfFrames": ("number_of_frames", "int"),
+}
+
+
+@dataclass(frozen=True)
+class Criterion:
+    """One matching key: the attribute, its VR and the parsed matcher."""
+
+    keyword: str
+    tag: int
+    matcher: Matcher
+
+
+@dataclass
+class QueryResult:
+    rows: list[Row[Any]]
+    has_more: bool
+    ignored: list[str] = field(default_factory=list)
+
+
+def _like(column: Any, pattern: str) -> ColumnElement[bool]:
+    return column.like(wildcard_to_like(pattern), escape="!")
+
+
+def _int(value: str) -> int:
+    try:
+        return int(value)
+    except ValueError as exc:
+        raise InvalidInput(f"{value[:32]!r} is not an integer") from exc
+
+
+def _condition(table: Any, column_name: str, kind: str, matcher: Matcher) -> ColumnElement[bool]:
+    column = table.c[column_name]
+    if isinstance(matcher, Universal):
+        return true()
+    if kind == "pn":
+        norm = table.c[column_name + "_norm"]
+        if isinstance(matcher, Fuzzy):
+            fuzzy = table.c[column_name + "_fuzzy"]
+            return and_(*[fuzzy.like("% " + wildcard_to_like(w) + "%", escape="!")
+                          for w in matcher.words])
+        if isinstance(matcher, Single):
+            return norm == normalize_name(matcher.value)
+        if isinstance(matcher, Wildcard):
+            return _like(norm, normalize_name(matcher.pattern))
+        if isinstance(matcher, AnyOf):
+            return or_(*[_condition(table, column_name, kind, Single(v)) if "*" not in v
+                         and "?" not in v else _like(norm, normalize_name(v))
+                         for v in matcher.values])
+        raise InvalidInput("range matching is not defined for person names")
+    if kind == "multi":
+        values = matcher.values if isinstance(matcher, AnyOf) else (
+            (matcher.value,) if isinstance(matcher, Single) else None)
+        if values is None:
+            if isinstance(matcher, Wildcard):
+                return _like(column, "*\\" + matcher.pattern + "\\*")
+            raise InvalidInput("range matching is not defined for this attribute")
+        return or_(*[column.like("%\\" + wildcard_to_like(v) + "\\%", escape="!")
+                     for v in values])
+    if kind == "int":
+        if isinstance(matcher, Single):
+            return column == _int(matcher.value)
+        if isinstance(matcher, AnyOf):
+            return column.in_([_int(v) for v in matcher.values])
+        if isinstance(matcher, Range):
+            conds = []
+            if matcher.low is not None:
+                conds.append(column >= _int(matcher.low))
+            if matcher.high is not None:
+                conds.append(column <= _int(matcher.high))
+            return and_(*conds)
+        raise InvalidInput("wildcards are not allowed for numeric attributes")
+    if isinstance(matcher, Single):
+        return column == matcher.value
+    if isinstance(matcher, Wildcard):
+        return _like(column, matcher.pattern)
+    if isinstance(matcher, AnyOf):
+        plain = [v for v in matcher.values if "*" not in v and "?" not in v]
+        wild = [v for v in matcher.values if v not in plain]
+        return or_(column.in_(plain) if plain else false(), *[_like(column, w) for w in wild])
+    if isinstance(matcher, Range):
+        conds = []
+        if matcher.low is not None:
+            conds.append(and_(column >= matcher.low, column != ""))
+        if matcher.high is not None:
+            # A partial upper bound ("2026", "10") must include values that extend it.
+            conds.append(and_(column <= matcher.high + "\uffff", column != ""))
+        return and_(*conds)
+    raise InvalidInput("unsupported matching")  # pragma: no cover
+
+
+def _extra_condition(level: Level, owner: Any, tag: int, matcher: Matcher) -> ColumnElement[bool]:
+    value_cond = _condition(extra_attributes, "value", "str", matcher)
+    return exists().where(and_(
+        extra_attributes.c.level == level.value, extra_attributes.c.owner_pk == owner,
+        extra_attributes.c.tag == f"{tag:08X}", value_cond))
+
+
+class IndexReader:
+    def __init__(self, engine: Engine, extra_tags: dict[int, Level] | None = None) -> None:
+        self.engine = engine
+        self.extra_tags = extra_tags or {}
+
+    def _base(self, level: Level) -> Select[Any]:
+        if level is Level.PATIENT:
+            return select(patients)
+        if level is Level.STUDY:
+            return select(studies, patients.c.attrs.label("patient_attrs")).join(
+                patients, patients.c.pk == studies.c.patient_pk)
+        joined = series.join(studies, studies.c.pk == series.c.study_pk).join(
+            patients, patients.c.pk == studies.c.patient_pk)
+        if level is Level.SERIES:
+            return select(series, studies.c.study_uid, studies.c.attrs.label("study_attrs"),
+                          patients.c.attrs.label("patient_attrs")).select_from(joined)
+        return select(instances.c.pk, instances.c.sop_uid, instances.c.sop_class_uid,
+                      instances.c.instance_number, instances.c.rows, instances.c.columns,
+                      instances.c.bits_allocated, instances.c.number_of_frames,
+                      instances.c.transfer_syntax_uid, instances.c.metadata_json,
+                      series.c.series_uid, series.c.attrs.label("series_attrs"),
+                      studies.c.study_uid, studies.c.attrs.label("study_attrs"),
+                      patients.c.attrs.label("patient_attrs")).select_from(
+            instances.join(joined, series.c.pk == instances.c.series_pk))
+
+    def search(self, level: Level, criteria: Sequence[Criterion], *, limit: int,
+               offset: int = 0) -> QueryResult:
+        """Rows at ``level`` matching every criterion, in a stable order."""
+        query = self._base(level)
+        ignored: list[str] = []
+        allowed = LEVELS_UP[level]
+        for criterion in criteria:
+            key_level = LEVEL_OF_KEY.get(criterion.keyword)
+            if key_level is not None and key_level in allowed:
+                column, kind = _COLUMNS[criterion.keyword]
+                query = query.where(_condition(_TABLE[key_level], column, kind, criterion.matcher))
+            elif criterion.tag in self.extra_tags and self.extra_tags[criterion.tag] in allowed:
+                extra_level = self.extra_tags[criterion.tag]
+                owner = _TABLE[extra_level].c.pk
+                query = query.where(_extra_condition(extra_level, owner, criterion.tag,
+                                                     criterion.matcher))
+            elif not isinstance(criterion.matcher, Universal):
+                ignored.append(criterion.keyword)
+        order = {
+            Level.PATIENT: [patients.c.pk],
+            Level.STUDY: [studies.c.study_date.desc(), studies.c.study_time.desc(), studies.c.pk],
+            Level.SERIES: [series.c.series_number, series.c.pk],
+            Level.IMAGE: [instances.c.instance_number, instances.c.pk],
+        }[level]
+        query = query.order_by(*order).limit(limit + 1).offset(offset)
+        with self.engine.connect() as conn:
+            rows = list(conn.execute(query).all())
+        return QueryResult(rows[:limit], len(rows) > limit, ignored)
+
+    def instances_in(self, study_uid: str, series_uid: str | None = None,
+                     sop_uid: str | None = None) -> list[StoredInstance]:
+        """Stored instances of a study/series/instance, in series and instance order."""
+        query = (select(instances.c.sop_uid, instances.c.sop_class_uid,
+                        instances.c.transfer_syntax_uid, instances.c.blob_key, instances.c.sha256,
+                        instances.c.size, instances.c.number_of_frames, instances.c.pixel_layout,
+                        series.c.series_uid, studies.c.study_uid)
+                 .select_from(instances.join(series, series.c.pk == instances.c.series_pk)
+                              .join(studies, studies.c.pk == series.c.study_pk))
+                 .where(studies.c.study_uid == study_uid))
+        if series_uid is not None:
+            query = query.where(series.c.series_uid == series_uid)
+        if sop_uid is not None:
+            query = query.where(instances.c.sop_uid == sop_uid)
+        query = query.order_by(series.c.series_number, series.c.pk, instances.c.instance_number,
+                               instances.c.pk)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return [StoredInstance(r.study_uid, r.series_uid, r.sop_uid, r.sop_class_uid,
+                               r.transfer_syntax_uid, r.blob_key, r.sha256, r.size,
+                               r.number_of_frames, r.pixel_layout) for r in rows]
+
+    def metadata_texts(self, study_uid: str, series_uid: str | None = None,
+                       sop_uid: str | None = None) -> Iterator[str]:
+        """Pre-serialized instance metadata, one JSON object text per instance."""
+        query = (select(instances.c.metadata_json)
+                 .select_from(instances.join(series, series.c.pk == instances.c.series_pk)
+                              .join(studies, studies.c.pk == series.c.study_pk))
+                 .where(studies.c.study_uid == study_uid))
+        if series_uid is not None:
+            query = query.where(series.c.series_uid == series_uid)
+        if sop_uid is not None:
+            query = query.where(instances.c.sop_uid == sop_uid)
+        query = query.order_by(series.c.series_number, series.c.pk, instances.c.instance_number,
+                               instances.c.pk)
+        with self.engine.connect() as conn:
+            texts = [t for (t,) in conn.execute(query)]
+        if not texts:
+            raise NotFound("no such study, series or instance")
+        return iter(texts)
+
+    def find_instance(self, sop_uid: str) -> tuple[str, str] | None:
+        """(sha256, blob_key) of a stored SOP instance, or None."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(instances.c.sha256, instances.c.blob_key)
+                               .where(instances.c.sop_uid == sop_uid)).first()
+        return None if row is None else (row.sha256, row.blob_key)
+
+    def referenced_blob_keys(self, keys: Sequence[str]) -> set[str]:
+        with self.engine.connect() as conn:
+            used = {k for (k,) in conn.execute(select(instances.c.blob_key)
+                                               .where(instances.c.blob_key.in_(keys)))}
+            used |= {k for (k,) in conn.execute(select(replaced_instances.c.blob_key)
+                                                .where(replaced_instances.c.blob_key.in_(keys)))}
+        return used
+
+    def counts(self) -> dict[str, int]:
+        with self.engine.connect() as conn:
+            return {name: conn.execute(select(func.count()).select_from(table)).scalar_one()
+                    for name, table in (("patients", patients), ("studies", studies),
+                                        ("series", series), ("instances", instances))}
+
+
+def attrs_of(row: Row[Any], column: str) -> dict[str, Any]:
+    """Decode a stored JSON attrs column of a result row."""
+    value = getattr(row, column, None)
+    return json.loads(value) if value else {}
+

@@ -1,0 +1,201 @@
+"""Reading an incoming Part 10 file into what the index needs (tolerant reading)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import pydicom
+from pydicom.dataelem import RawDataElement
+from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError
+
+from vesalius.archive.index.records import (
+    IndexEntry,
+    InstanceRecord,
+    PatientRecord,
+    SeriesRecord,
+    StudyRecord,
+)
+from vesalius.core.errors import InvalidInput, MissingAttribute
+from vesalius.core.uids import is_tolerable_uid
+from vesalius.dicom.attributes import Level
+from vesalius.dicom.json_model import JsonDict, dataset_metadata, dumps, int_value, string_value
+from vesalius.dicom.matching import normalize_date, normalize_time
+from vesalius.dicom.pixels import pixel_layout
+
+_PATIENT_ATTRS = (
+    "PatientName", "PatientID", "IssuerOfPatientID", "IssuerOfPatientIDQualifiersSequence",
+    "PatientBirthDate", "PatientSex", "OtherPatientIDsSequence", "PatientComments",
+    "EthnicGroup", "PatientBirthTime",
+)
+_STUDY_ATTRS = (
+    "StudyInstanceUID", "StudyDate", "StudyTime", "AccessionNumber",
+    "IssuerOfAccessionNumberSequence", "ReferringPhysicianName", "StudyID", "StudyDescription",
+    "ProcedureCodeSequence", "NameOfPhysiciansReadingStudy", "AdmittingDiagnosesDescription",
+    "PatientAge", "PatientSize", "PatientWeight", "TimezoneOffsetFromUTC",
+    "RequestingService", "ReasonForPerformedProcedureCodeSequence",
+)
+_SERIES_ATTRS = (
+    "SeriesInstanceUID", "Modality", "SeriesNumber", "SeriesDescription", "SeriesDate",
+    "SeriesTime", "Laterality", "BodyPartExamined", "ProtocolName", "OperatorsName",
+    "PerformingPhysicianName", "PerformedProcedureStepStartDate",
+    "PerformedProcedureStepStartTime", "PerformedProcedureStepID", "RequestAttributesSequence",
+    "FrameOfReferenceUID", "Manufacturer", "ManufacturerModelName", "StationName",
+    "InstitutionName", "PatientPosition",
+)
+_REQUIRED_UIDS = ("SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID")
+
+
+def _tag_of(keyword: str) -> int:
+    from pydicom.datadict import tag_for_keyword
+
+    tag = tag_for_keyword(keyword)
+    assert tag is not None, keyword
+    return int(tag)
+
+
+_PATIENT_TAGS = tuple(_tag_of(k) for k in _PATIENT_ATTRS)
+_STUDY_TAGS = tuple(_tag_of(k) for k in _STUDY_ATTRS)
+_SERIES_TAGS = tuple(_tag_of(k) for k in _SERIES_ATTRS)
+
+
+def read_dataset(path: Path) -> Dataset:
+    """Parse a Part 10 file lazily (large values are read only when needed).
+
+    Raises :class:`InvalidInput` with a reason for anything that is not a
+    readable DICOM file, including truncated ones.
+    """
+    size = path.stat().st_size
+    if size < 132:
+        raise InvalidInput("not a DICOM Part 10 file (too short)")
+    try:
+        ds = pydicom.dcmread(path, defer_size=2048)
+    except InvalidDicomError as exc:
+        raise InvalidInput("not a DICOM Part 10 file (no DICM prefix or file meta)") from exc
+    except Exception as exc:
+        raise InvalidInput(f"unreadable DICOM data: {type(exc).__name__}") from exc
+    if "TransferSyntaxUID" not in ds.file_meta:
+        raise InvalidInput("file meta information lacks TransferSyntaxUID")
+    try:
+        for tag in list(ds.keys()):
+            raw = ds.get_item(tag)
+            if isinstance(raw, RawDataElement) and raw.length != 0xFFFFFFFF and (
+                raw.value_tell + raw.length > size
+            ):
+                raise InvalidInput("truncated DICOM file: a value extends past the end")
+    except InvalidInput:
+        raise
+    except Exception as exc:
+        raise InvalidInput(f"unreadable DICOM data: {type(exc).__name__}") from exc
+    return ds
+
+
+def _text(ds: Dataset, keyword: str) -> str:
+    try:
+        value = ds.get(keyword)
+    except Exception:
+        return ""
+    if value is None:
+        return ""
+    if isinstance(value, pydicom.multival.MultiValue):
+        value = value[0] if len(value) else ""
+    return str(value).strip()
+
+
+def _int(ds: Dataset, keyword: str) -> int | None:
+    text = _text(ds, keyword)
+    try:
+        return int(float(text)) if text else None
+    except ValueError:
+        return None
+
+
+def _subset(metadata: JsonDict, tags: tuple[int, ...]) -> str:
+    return dumps({f"{t:08X}": metadata[f"{t:08X}"] for t in tags if f"{t:08X}" in metadata})
+
+
+def index_entry(
+    ds: Dataset,
+    path: Path,
+    *,
+    blob_key: str,
+    sha256: str,
+    size: int,
+    extra_tags: dict[int, Level],
+) -> IndexEntry:
+    """Everything the index records about one instance (validated identifiers)."""
+    uids: dict[str, str] = {}
+    for keyword in _REQUIRED_UIDS:
+        value = _text(ds, keyword)
+        if not value:
+            raise MissingAttribute(f"required attribute {keyword} is missing or empty")
+        if not is_tolerable_uid(value):
+            raise InvalidInput(f"{keyword} is not a valid UID")
+        uids[keyword] = value
+    study_uid, series_uid, sop_uid = (uids["StudyInstanceUID"], uids["SeriesInstanceUID"],
+                                      uids["SOPInstanceUID"])
+    metadata = dataset_metadata(ds, study_uid, series_uid, sop_uid)
+    layout = pixel_layout(path) if "PixelData" in ds else None
+    transfer_syntax = str(ds.file_meta.TransferSyntaxUID)
+
+    patient = PatientRecord(
+        patient_id=string_value(metadata, 0x00100020)[:64],
+        issuer=string_value(metadata, 0x00100021)[:64],
+        patient_name=string_value(metadata, 0x00100010)[:324],
+        birth_date=normalize_date(string_value(metadata, 0x00100030))[:16],
+        sex=string_value(metadata, 0x00100040)[:16],
+        attrs=_subset(metadata, _PATIENT_TAGS),
+    )
+    study = StudyRecord(
+        study_uid=study_uid,
+        study_date=normalize_date(string_value(metadata, 0x00080020))[:16],
+        study_time=normalize_time(string_value(metadata, 0x00080030))[:32],
+        accession_number=string_value(metadata, 0x00080050)[:64],
+        referring_physician_name=string_value(metadata, 0x00080090)[:324],
+        study_id=string_value(metadata, 0x00200010)[:32],
+        study_description=string_value(metadata, 0x00081030)[:256],
+        attrs=_subset(metadata, _STUDY_TAGS),
+    )
+    series = SeriesRecord(
+        series_uid=series_uid,
+        modality=string_value(metadata, 0x00080060)[:16],
+        series_number=int_value(metadata, 0x00200011),
+        series_description=string_value(metadata, 0x0008103E)[:256],
+        pps_start_date=normalize_date(string_value(metadata, 0x00400244))[:16],
+        pps_start_time=normalize_time(string_value(metadata, 0x00400245))[:32],
+        body_part=string_value(metadata, 0x00180015)[:64],
+        attrs=_subset(metadata, _SERIES_TAGS),
+    )
+    frames = int_value(metadata, 0x00280008)
+    instance = InstanceRecord(
+        sop_uid=sop_uid,
+        sop_class_uid=uids["SOPClassUID"],
+        instance_number=int_value(metadata, 0x00200013),
+        transfer_syntax_uid=transfer_syntax,
+        rows=int_value(metadata, 0x00280010),
+        columns=int_value(metadata, 0x00280011),
+        bits_allocated=int_value(metadata, 0x00280100),
+        number_of_frames=frames if frames is not None else (1 if "PixelData" in ds else None),
+        blob_key=blob_key,
+        sha256=sha256,
+        size=size,
+        metadata_json=dumps(metadata),
+        pixel_layout=None if layout is None else json.dumps(_layout_json(asdict(layout))),
+    )
+    extra: dict[str, list[tuple[str, str]]] = {}
+    for tag, level in extra_tags.items():
+        value = string_value(metadata, tag)
+        if value:
+            extra.setdefault(level.value, []).append((f"{tag:08X}", value))
+    return IndexEntry(patient, study, series, instance, extra)
+
+
+def _layout_json(layout: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "transfer_syntax_uid": layout["transfer_syntax_uid"],
+        "encapsulated": layout["encapsulated"],
+        "frames": [[[r["offset"], r["length"]] for r in frame] for frame in layout["frames"]],
+    }

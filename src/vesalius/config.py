@@ -1,0 +1,133 @@
+"""Typed settings from a TOML file, ``VESALIUS_*`` environment variables and CLI flags.
+
+Precedence (lowest to highest): built-in defaults, the TOML file, the
+environment, explicit overrides (command-line flags).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from vesalius.core.errors import InvalidInput
+
+DUPLICATE_POLICIES = ("reject", "replace")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything an installation can be configured with."""
+
+    data_dir: Path = Path("./data")
+    #: SQLAlchemy URL; empty means the embedded SQLite file under ``data_dir``.
+    database_url: str = ""
+    host: str = "127.0.0.1"
+    http_port: int = 8080
+    dicom_port: int = 11112
+    ae_title: str = "VESALIUS"
+    #: What to do when a known SOP Instance UID arrives with different bytes:
+    #: ``reject`` (default) or ``replace`` (newest wins, old version retained).
+    duplicate_policy: str = "reject"
+    #: Extra attributes indexed for QIDO-RS matching, as keywords or ``ggggeeee``.
+    extra_indexed_tags: tuple[str, ...] = ()
+    #: Largest single instance accepted, in bytes.
+    max_instance_bytes: int = 4 * 1024**3
+    #: Largest STOW-RS request body accepted, in bytes.
+    max_request_bytes: int = 16 * 1024**3
+    #: Load the synthetic demo studies on first start.
+    load_demo: bool = False
+    #: Slices in the generated demo CT series.
+    demo_ct_slices: int = 200
+    #: Default and maximum number of QIDO-RS results per request.
+    qido_default_limit: int = 1000
+    qido_max_limit: int = 10000
+    log_level: str = field(default="info")
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'index.sqlite3').resolve()}"
+
+    @property
+    def blob_dir(self) -> Path:
+        return self.data_dir / "blobs"
+
+
+def _coerce(name: str, raw: Any, target: Any) -> Any:
+    """Convert a TOML or environment value to the type of the default."""
+    try:
+        if isinstance(target, bool):
+            if isinstance(raw, bool):
+                return raw
+            text = str(raw).strip().lower()
+            if text in ("1", "true", "yes", "on"):
+                return True
+            if text in ("0", "false", "no", "off", ""):
+                return False
+            raise ValueError(raw)
+        if isinstance(target, int):
+            return int(raw)
+        if isinstance(target, Path):
+            return Path(str(raw)).expanduser()
+        if isinstance(target, tuple):
+            if isinstance(raw, str):
+                return tuple(part.strip() for part in raw.split(",") if part.strip())
+            return tuple(str(part) for part in raw)
+        return str(raw)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(f"setting {name!r} has an invalid value {raw!r}") from exc
+
+
+def load_settings(
+    config_file: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    **overrides: Any,
+) -> Settings:
+    """Build :class:`Settings` from defaults, a TOML file, the environment and overrides.
+
+    ``config_file`` defaults to ``$VESALIUS_CONFIG`` when set. Unknown keys in
+    the file are an error, so typos do not silently fall back to defaults.
+    """
+    env = os.environ if environ is None else environ
+    defaults = Settings()
+    known = {f.name: getattr(defaults, f.name) for f in fields(Settings)}
+    values: dict[str, Any] = {}
+
+    path = config_file or (Path(env["VESALIUS_CONFIG"]) if env.get("VESALIUS_CONFIG") else None)
+    if path is not None:
+        try:
+            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            raise InvalidInput(f"configuration file {path} does not exist") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise InvalidInput(f"configuration file {path} is not valid TOML: {exc}") from exc
+        section = data.get("vesalius", data)
+        for key, raw in section.items():
+            name = key.replace("-", "_")
+            if name not in known:
+                raise InvalidInput(f"unknown setting {key!r} in {path}")
+            values[name] = _coerce(name, raw, known[name])
+
+    for name, default in known.items():
+        env_value = env.get(f"VESALIUS_{name.upper()}")
+        if env_value is not None:
+            values[name] = _coerce(name, env_value, default)
+
+    for name, raw in overrides.items():
+        if raw is None:
+            continue
+        if name not in known:
+            raise InvalidInput(f"unknown setting {name!r}")
+        values[name] = _coerce(name, raw, known[name])
+
+    settings = replace(defaults, **values)
+    if settings.duplicate_policy not in DUPLICATE_POLICIES:
+        raise InvalidInput(
+            f"duplicate_policy must be one of {', '.join(DUPLICATE_POLICIES)}"
+        )
+    return settings

@@ -1,0 +1,135 @@
+"""The DICOM JSON model (PS3.18 Annex F) for what the archive indexes and serves.
+
+Metadata is computed once at ingest and kept pre-serialized. Large binary
+values become ``BulkDataURI`` references (PS3.18 §F.2.6); since the public
+base URL is only known per request, stored URIs start with
+:data:`BULK_BASE_MARKER`, which the edge replaces with its own base URL.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from pydicom.datadict import dictionary_VR
+from pydicom.dataelem import DataElement, RawDataElement
+from pydicom.dataset import Dataset
+
+#: Placeholder for the DICOMweb base URL inside stored metadata.
+BULK_BASE_MARKER = "vesalius-base:"
+
+#: Values longer than this (bytes) of a binary VR are served as bulk data.
+BULK_THRESHOLD = 1024
+
+_BINARY_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "UN", "OB or OW", "US or OW"})
+_PIXEL_DATA = 0x7FE00010
+_PIXEL_TAGS = frozenset({0x7FE00008, 0x7FE00009, 0x7FE00010})
+
+JsonDict = dict[str, Any]
+
+
+def _raw_vr(ds: Dataset, tag: int) -> tuple[str | None, int | None]:
+    """VR and length of an element without forcing its value to be read."""
+    elem = ds.get_item(tag)
+    if isinstance(elem, RawDataElement):
+        vr = elem.VR
+        if vr is None:
+            try:
+                vr = dictionary_VR(tag)
+            except KeyError:
+                vr = "UN"
+        return vr, elem.length
+    if isinstance(elem, DataElement):
+        value = elem.value
+        length = len(value) if isinstance(value, bytes | bytearray) else None
+        return elem.VR, length
+    return None, None
+
+
+def instance_path(study_uid: str, series_uid: str, sop_uid: str) -> str:
+    """The instance's resource path relative to the DICOMweb root."""
+    return f"studies/{study_uid}/series/{series_uid}/instances/{sop_uid}"
+
+
+def element_json(elem: DataElement) -> JsonDict:
+    """One element in the DICOM JSON model; sequence items are inlined entirely."""
+    return elem.to_json_dict(bulk_data_element_handler=None, bulk_data_threshold=1 << 62)
+
+
+def dataset_metadata(ds: Dataset, study_uid: str, series_uid: str, sop_uid: str) -> JsonDict:
+    """Instance metadata in the DICOM JSON model with BulkDataURIs for large binaries.
+
+    File meta information is not part of the metadata (PS3.18 §10.4.1.1.2
+    returns the data set); the stored transfer syntax is added as
+    ``AvailableTransferSyntaxUID`` (0008,3002) so clients know what to ask for.
+    Elements that cannot be represented (invalid values in real-world files)
+    are left out rather than failing the whole instance.
+    """
+    base = f"{BULK_BASE_MARKER}{instance_path(study_uid, series_uid, sop_uid)}"
+    out: JsonDict = {}
+    for tag in ds.keys():
+        tag_int = int(tag)
+        vr, length = _raw_vr(ds, tag_int)
+        key = f"{tag_int:08X}"
+        if tag_int in _PIXEL_TAGS or (
+            vr in _BINARY_VRS and (length is None or length > BULK_THRESHOLD or length == 0xFFFFFFFF)
+        ):
+            vr_out = vr if vr in ("OB", "OD", "OF", "OL", "OV", "OW", "UN") else "OW"
+            if tag_int == _PIXEL_DATA and ds.file_meta.get("TransferSyntaxUID") is not None:
+                if ds.file_meta.TransferSyntaxUID.is_compressed:
+                    vr_out = "OB"
+            out[key] = {"vr": vr_out, "BulkDataURI": f"{base}/bulkdata/{key}"}
+            continue
+        try:
+            out[key] = element_json(ds[tag_int])
+        except Exception:  # noqa: BLE001 - tolerant reading: skip unrepresentable values
+            continue
+    transfer_syntax = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
+    if transfer_syntax:
+        out["00083002"] = {"vr": "UI", "Value": [str(transfer_syntax)]}
+    return out
+
+
+def select(metadata: JsonDict, keywords_or_tags: Iterable[int]) -> JsonDict:
+    """The subset of ``metadata`` with the given tags, skipping absent ones."""
+    out: JsonDict = {}
+    for tag in keywords_or_tags:
+        key = f"{tag:08X}"
+        if key in metadata:
+            out[key] = metadata[key]
+    return out
+
+
+def string_value(metadata: JsonDict, tag: int) -> str:
+    """First value of a string-valued element as text ('' when absent/empty)."""
+    elem = metadata.get(f"{tag:08X}")
+    if not elem or not elem.get("Value"):
+        return ""
+    first = elem["Value"][0]
+    if isinstance(first, dict):
+        return str(first.get("Alphabetic", ""))
+    return "" if first is None else str(first)
+
+
+def int_value(metadata: JsonDict, tag: int) -> int | None:
+    text = string_value(metadata, tag)
+    try:
+        return int(float(text)) if text else None
+    except ValueError:
+        return None
+
+
+def make_element(vr: str, values: list[Any]) -> JsonDict:
+    """Build a JSON element; empty or all-empty values give a present-but-empty element."""
+    cleaned = [v for v in values if v not in (None, "")]
+    if not cleaned:
+        return {"vr": vr}
+    if vr == "PN":
+        return {"vr": vr, "Value": [{"Alphabetic": str(v)} for v in cleaned]}
+    return {"vr": vr, "Value": cleaned}
+
+
+def dumps(value: Any) -> str:
+    """Compact JSON as stored and served."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
