@@ -6,7 +6,7 @@ frame boundaries are computed once, from the file's header, without loading
 the Pixel Data value into memory.
 
 * Native (uncompressed) Pixel Data is one contiguous value; each frame
-  occupies ``Rows × Columns × Samples per Pixel × Bits Allocated / 8`` bytes
+  occupies ``Rows * Columns * Samples per Pixel * Bits Allocated / 8`` bytes
   (PS3.5 §8.1.1 and PS3.5 §8.2).
 * Encapsulated Pixel Data is a sequence of items: a Basic Offset Table item,
   then one or more fragments (PS3.5 §A.4). A frame is one or more whole
@@ -18,6 +18,7 @@ the Pixel Data value into memory.
 
 from __future__ import annotations
 
+import itertools
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ import numpy as np
 import pydicom
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
-from pydicom.pixels import get_decoder
+from pydicom.pixels.decoders.base import get_decoder
 from pydicom.pixels.utils import pack_bits
 from pydicom.uid import (
     UID,
@@ -58,8 +59,9 @@ _ITEM = 0xFFFEE000
 _SEQUENCE_DELIMITER = 0xFFFEE0DD
 _UNDEFINED_LENGTH = 0xFFFFFFFF
 # Explicit VRs whose header has 2 reserved bytes and a 32-bit length (PS3.5 §7.1.2).
-_LONG_VRS = frozenset({b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC",
-                       b"UN", b"UR", b"UT", b"UV"})
+_LONG_VRS = frozenset(
+    {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"}
+)
 
 # Start-of-codestream markers used to find frame boundaries when an
 # encapsulated multi-frame image has neither offset table nor one fragment per
@@ -68,10 +70,15 @@ _LONG_VRS = frozenset({b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b
 _FRAME_START_MARKERS = (b"\xff\xd8\xff", b"\xff\x4f\xff\x51", b"\x00\x00\x00\x0cjP  ")
 # JPEG family transfer syntaxes (PS3.5 §A.4.1 to §A.4.4, §A.4.8 to §A.4.10 and HTJ2K):
 # their frames begin with one of the markers above.
-_MARKED_FRAME_PREFIXES = ("1.2.840.10008.1.2.4.5", "1.2.840.10008.1.2.4.6",
-                          "1.2.840.10008.1.2.4.7", "1.2.840.10008.1.2.4.8",
-                          "1.2.840.10008.1.2.4.9", "1.2.840.10008.1.2.4.20",
-                          "1.2.840.10008.1.2.4.11")
+_MARKED_FRAME_PREFIXES = (
+    "1.2.840.10008.1.2.4.5",
+    "1.2.840.10008.1.2.4.6",
+    "1.2.840.10008.1.2.4.7",
+    "1.2.840.10008.1.2.4.8",
+    "1.2.840.10008.1.2.4.9",
+    "1.2.840.10008.1.2.4.20",
+    "1.2.840.10008.1.2.4.11",
+)
 
 
 @dataclass(frozen=True)
@@ -144,8 +151,7 @@ def read_frame(path: Path, layout: PixelLayout, index: int) -> bytes:
         raise InvalidInput(f"frame index must not be negative, got {index}")
     if index >= layout.number_of_frames:
         raise NotFound(
-            f"frame {index + 1} does not exist: the instance has "
-            f"{layout.number_of_frames} frame(s)"
+            f"frame {index + 1} does not exist: the instance has {layout.number_of_frames} frame(s)"
         )
     parts: list[bytes] = []
     with path.open("rb") as fp:
@@ -210,7 +216,8 @@ def decode_array(ds: Dataset, index: int) -> np.ndarray[Any, Any]:
             f"missing plugins: {', '.join(sorted(decoder.missing_dependencies))}"
         )
     try:
-        arr, _meta = decoder.as_array(ds, index=index, as_rgb=True)
+        # ``as_rgb`` (the default) converts YCbCr to RGB.
+        arr, _meta = decoder.as_array(ds, index=index)
     except Exception as exc:  # decoder plugins raise anything from ValueError to RuntimeError
         raise NotAcceptable(
             f"pixel data in {transfer_syntax.name} ({transfer_syntax}) cannot be decoded: {exc}"
@@ -236,7 +243,9 @@ def _stored_native_frame(
     return bytes(value[index * frame_length : (index + 1) * frame_length])
 
 
-def _little_endian(arr: np.ndarray[Any, Any], ds: Dataset, bits_allocated: int) -> np.ndarray[Any, Any]:
+def _little_endian(
+    arr: np.ndarray[Any, Any], ds: Dataset, bits_allocated: int
+) -> np.ndarray[Any, Any]:
     if arr.dtype.kind == "f":
         kind = "f"
     else:
@@ -337,9 +346,7 @@ def _native_layout(
     return PixelLayout(str(transfer_syntax), False, number_of_frames, frames)
 
 
-def _scan_items(
-    fp: BinaryIO, size: int
-) -> tuple[FrameRange, list[tuple[int, FrameRange]]] | None:
+def _scan_items(fp: BinaryIO, size: int) -> tuple[FrameRange, list[tuple[int, FrameRange]]] | None:
     """Walk the encapsulated items (PS3.5 §A.4, Table A.4-1) without reading fragment values.
 
     Returns the Basic Offset Table value range and, for every fragment, the
@@ -414,9 +421,13 @@ def _frames_from_extended_offsets(
     lengths = struct.unpack(f"<{number_of_frames}Q", lengths_raw)
     # Each frame is one fragment; its length excludes the fragment's trailing
     # padding byte (PS3.3 §C.7.6.3.1.9).
-    if any(len(group) != 1 or group[0].length < n for group, n in zip(groups, lengths, strict=True)):
+    if any(
+        len(group) != 1 or group[0].length < n for group, n in zip(groups, lengths, strict=True)
+    ):
         return None
-    return tuple((FrameRange(group[0].offset, n),) for group, n in zip(groups, lengths, strict=True))
+    return tuple(
+        (FrameRange(group[0].offset, n),) for group, n in zip(groups, lengths, strict=True)
+    )
 
 
 def _frames_from_offsets(
@@ -425,7 +436,7 @@ def _frames_from_offsets(
     """Group fragments by frame start offsets (Basic Offset Table semantics, PS3.5 §A.4)."""
     if len(offsets) != number_of_frames or not offsets or offsets[0] != 0:
         return None
-    if any(b <= a for a, b in zip(offsets, offsets[1:], strict=False)):
+    if any(b <= a for a, b in itertools.pairwise(offsets)):
         return None
     index_of = {relative: i for i, (relative, _) in enumerate(fragments)}
     starts = [index_of.get(offset) for offset in offsets]

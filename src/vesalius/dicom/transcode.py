@@ -21,14 +21,14 @@ import numpy as np
 from pydicom import dcmwrite
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.pixels import get_decoder
+from pydicom.pixels.decoders.base import get_decoder
 from pydicom.pixels.utils import pack_bits
 from pydicom.uid import (
+    PYDICOM_IMPLEMENTATION_UID,
     UID,
     ExplicitVRBigEndian,
     ExplicitVRLittleEndian,
     ImplicitVRLittleEndian,
-    PYDICOM_IMPLEMENTATION_UID,
 )
 
 from vesalius.core.errors import InvalidInput, NotAcceptable
@@ -220,7 +220,8 @@ def _swap_elements(ds: Dataset, *, top_level: bool) -> None:
 
 def _pixel_data_to_little_endian(ds: Dataset) -> None:
     try:
-        arr, _meta = get_decoder(ExplicitVRBigEndian).as_array(ds, as_rgb=False)
+        options: dict[str, Any] = {"as_rgb": False}
+        arr, _meta = get_decoder(ExplicitVRBigEndian).as_array(ds, **options)
     except Exception as exc:
         raise NotAcceptable(f"big endian pixel data cannot be read: {exc}") from exc
     bits_allocated = int(ds.get("BitsAllocated", 8) or 8)
@@ -236,6 +237,8 @@ def _pixel_data_to_little_endian(ds: Dataset) -> None:
         ds.PlanarConfiguration = 0  # the decoder returns samples interleaved
 
 
-def _as_little_endian(arr: np.ndarray[Any, Any], ds: Dataset, bits_allocated: int) -> np.ndarray[Any, Any]:
+def _as_little_endian(
+    arr: np.ndarray[Any, Any], ds: Dataset, bits_allocated: int
+) -> np.ndarray[Any, Any]:
     kind = "i" if int(ds.get("PixelRepresentation", 0) or 0) == 1 else "u"
     return np.ascontiguousarray(arr.astype(f"<{kind}{bits_allocated // 8}", copy=False))

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 from pydicom.dataset import Dataset
-from pydicom.pixels import apply_color_lut, apply_modality_lut, apply_voi
+from pydicom.pixels.processing import apply_color_lut, apply_modality_lut, apply_voi
 
 from vesalius.core.errors import InvalidInput, NotAcceptable
 from vesalius.dicom.pixels import decode_array
@@ -97,7 +97,7 @@ def render(
 
 
 def thumbnail(ds: Dataset, *, size: int = 128, media_type: str = "image/jpeg") -> bytes:
-    """A thumbnail fitting in ``size`` × ``size`` (PS3.18 §8.3.5.2, §10.4.1.1.4).
+    """A thumbnail fitting in ``size`` x ``size`` (PS3.18 §8.3.5.2, §10.4.1.1.4).
 
     The standard leaves the choice of the representative frame to the origin
     server; we use the first frame, the only one every instance has and the
@@ -189,9 +189,7 @@ def _apply_voi_lut(values: FloatArray, ds: Dataset) -> FloatArray:
     return np.clip(mapped / top, 0.0, 1.0)
 
 
-def _palette_to_rgb(
-    arr: np.ndarray[Any, Any], ds: Dataset
-) -> np.ndarray[Any, np.dtype[np.uint8]]:
+def _palette_to_rgb(arr: np.ndarray[Any, Any], ds: Dataset) -> np.ndarray[Any, np.dtype[np.uint8]]:
     """PALETTE COLOR through its Palette Color Lookup Tables (PS3.3 §C.7.9)."""
     try:
         rgb = apply_color_lut(arr, ds)
@@ -204,9 +202,7 @@ def _palette_to_rgb(
     return np.ascontiguousarray(rgb.astype(np.uint8))
 
 
-def _color_to_8bit(
-    arr: np.ndarray[Any, Any], ds: Dataset
-) -> np.ndarray[Any, np.dtype[np.uint8]]:
+def _color_to_8bit(arr: np.ndarray[Any, Any], ds: Dataset) -> np.ndarray[Any, np.dtype[np.uint8]]:
     """RGB samples of Bits Stored bits mapped to 8 bits; only the first three samples."""
     rgb = arr[..., :3]
     if rgb.dtype == np.uint8:
@@ -231,9 +227,7 @@ def _checked_window(window: tuple[float, float, str]) -> tuple[float, float, str
     if not (math.isfinite(center) and math.isfinite(width)):
         raise InvalidInput("window center and width must be finite numbers")
     if (name == "linear" and width < 1) or width <= 0:
-        raise InvalidInput(
-            f"window width {width} is out of range for {name} (PS3.3 §C.11.2.1.2)"
-        )
+        raise InvalidInput(f"window width {width} is out of range for {name} (PS3.3 §C.11.2.1.2)")
     return float(center), float(width), name
 
 

@@ -237,7 +237,9 @@ def test_decode_frame_same_samples_in_every_transfer_syntax(name: str) -> None:
     assert np.array_equal(np.frombuffer(data, dtype="<i2").reshape(reference.shape), reference)
 
 
-@pytest.mark.parametrize("name", ["emri_small.dcm", "emri_small_RLE.dcm", "emri_small_big_endian.dcm"])
+@pytest.mark.parametrize(
+    "name", ["emri_small.dcm", "emri_small_RLE.dcm", "emri_small_big_endian.dcm"]
+)
 def test_decode_frame_multiframe(name: str) -> None:
     ds = pydicom.dcmread(_path(name))
     reference = pydicom.dcmread(_path("emri_small.dcm")).pixel_array

@@ -62,7 +62,9 @@ def test_transcoded_pixels_equal_source_pixels(name: str) -> None:
     assert np.array_equal(result.pixel_array, source.pixel_array)
 
 
-@pytest.mark.parametrize("name", ["MR_small_RLE.dcm", "SC_rgb_jpeg_dcmtk.dcm", "emri_small_big_endian.dcm"])
+@pytest.mark.parametrize(
+    "name", ["MR_small_RLE.dcm", "SC_rgb_jpeg_dcmtk.dcm", "emri_small_big_endian.dcm"]
+)
 def test_decode_frame_matches_transcoded_frame(name: str) -> None:
     source = _read(name)
     result = to_explicit_vr_little_endian(source)

@@ -1,0 +1,48 @@
+# Vesalius — one command per task, the same locally and in CI.
+#   make run    set up .venv, then serve on the embedded default (SQLite + files) with demo data
+#   make test   set up .venv with test extras and system peers, then run the whole suite
+#   make lint   ruff, mypy (strict on src/), import-linter layer contracts
+#   make bench  side-by-side benchmark against Orthanc; writes docs/performance.md
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+TEST_STAMP := $(VENV)/.installed-test
+DATA_DIR ?= ./data
+HOST ?= 127.0.0.1
+HTTP_PORT ?= 8080
+
+.PHONY: run test lint bench system-deps clean
+
+run: $(STAMP)
+	$(BIN)/vesalius serve --data-dir $(DATA_DIR) --host $(HOST) --http-port $(HTTP_PORT) --demo
+
+test: $(TEST_STAMP) system-deps
+	$(BIN)/pytest -q
+
+lint: $(TEST_STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+bench: $(TEST_STAMP) system-deps
+	$(BIN)/python -m bench.run
+
+system-deps:
+	@sh scripts/system-deps.sh
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml | $(VENV)/bin/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(TEST_STAMP): pyproject.toml | $(VENV)/bin/python
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $(STAMP) $@
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

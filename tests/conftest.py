@@ -1,0 +1,130 @@
+"""Shared fixtures: real databases (SQLite, PostgreSQL), a real server on loopback."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import uvicorn
+from sqlalchemy import create_engine, text
+
+from vesalius.archive.factory import build_archive
+from vesalius.archive.service import ArchiveService
+from vesalius.config import Settings
+from vesalius.web.app import create_app
+
+IN_CI = os.environ.get("CI") == "true"
+PG_ADMIN_URL = os.environ.get(
+    "VESALIUS_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+def require(condition: bool, reason: str) -> None:
+    """Skip when a peer/service is missing — but in CI a missing peer is a failure."""
+    if condition:
+        return
+    if IN_CI:
+        pytest.fail(f"required in CI: {reason}")
+    pytest.skip(reason)
+
+
+def require_tool(path: str) -> str:
+    require(Path(path).exists() or shutil.which(path) is not None, f"{path} is not installed")
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _postgres_available() -> bool:
+    try:
+        engine = create_engine(PG_ADMIN_URL)
+        with engine.connect() as conn:
+            conn.execute(text("select 1"))
+        engine.dispose()
+        return True
+    except Exception:
+        return False
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A private schema in the test database, dropped at the end of the session."""
+    require(_postgres_available(), "PostgreSQL at 127.0.0.1:5432 (database test) is unreachable")
+    schema = f"vesalius_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    yield f"{PG_ADMIN_URL}?options=-csearch_path%3D{schema}"
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
+def _reset_postgres(url: str) -> None:
+    from vesalius.archive.index.schema import metadata
+
+    engine = create_engine(url)
+    metadata.drop_all(engine)
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def settings(tmp_path: Path, backend: str, request: pytest.FixtureRequest) -> Settings:
+    base = Settings(data_dir=tmp_path / "data")
+    if backend == "postgres":
+        url = request.getfixturevalue("postgres_url")
+        _reset_postgres(url)
+        base = replace(base, database_url=url)
+    return base
+
+
+@pytest.fixture
+def archive(settings: Settings) -> ArchiveService:
+    return build_archive(settings)
+
+
+class RunningServer:
+    def __init__(self, archive: ArchiveService) -> None:
+        self.archive = archive
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.dicomweb = f"{self.base}/dicom-web"
+        config = uvicorn.Config(create_app(archive), host="127.0.0.1", port=self.port,
+                                log_level="warning", access_log=False)
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> RunningServer:
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("test server did not start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=20)
+
+
+@pytest.fixture
+def server(archive: ArchiveService) -> Iterator[RunningServer]:
+    with RunningServer(archive) as running:
+        yield running
