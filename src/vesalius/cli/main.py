@@ -7,6 +7,7 @@ import logging
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from vesalius import __version__
 from vesalius.archive.factory import build_archive
@@ -22,7 +23,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
                         "(default $VESALIUS_CONFIG)")
 
 
-def _settings(args: argparse.Namespace, **extra: object) -> Settings:
+def _settings(args: argparse.Namespace, **extra: Any) -> Settings:
     return load_settings(args.config, data_dir=args.data_dir, **extra)
 
 

@@ -68,22 +68,21 @@ def dataset_metadata(ds: Dataset, study_uid: str, series_uid: str, sop_uid: str)
     """
     base = f"{BULK_BASE_MARKER}{instance_path(study_uid, series_uid, sop_uid)}"
     out: JsonDict = {}
-    for tag in ds.keys():
+    for tag in list(ds.keys()):  # keys() does not read deferred values
         tag_int = int(tag)
         vr, length = _raw_vr(ds, tag_int)
         key = f"{tag_int:08X}"
-        if tag_int in _PIXEL_TAGS or (
-            vr in _BINARY_VRS and (length is None or length > BULK_THRESHOLD or length == 0xFFFFFFFF)
-        ):
+        large = length is None or length > BULK_THRESHOLD
+        if tag_int in _PIXEL_TAGS or (vr in _BINARY_VRS and large):
             vr_out = vr if vr in ("OB", "OD", "OF", "OL", "OV", "OW", "UN") else "OW"
-            if tag_int == _PIXEL_DATA and ds.file_meta.get("TransferSyntaxUID") is not None:
-                if ds.file_meta.TransferSyntaxUID.is_compressed:
-                    vr_out = "OB"
+            syntax = ds.file_meta.get("TransferSyntaxUID")
+            if tag_int == _PIXEL_DATA and syntax is not None and syntax.is_compressed:
+                vr_out = "OB"
             out[key] = {"vr": vr_out, "BulkDataURI": f"{base}/bulkdata/{key}"}
             continue
         try:
             out[key] = element_json(ds[tag_int])
-        except Exception:  # noqa: BLE001 - tolerant reading: skip unrepresentable values
+        except Exception:  # tolerant reading: skip values that cannot be represented
             continue
     transfer_syntax = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
     if transfer_syntax:

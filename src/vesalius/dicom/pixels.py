@@ -44,6 +44,7 @@ from vesalius.core.errors import InvalidInput, NotAcceptable, NotFound
 __all__ = [
     "FrameRange",
     "PixelLayout",
+    "decode_array",
     "decode_frame",
     "pixel_layout",
     "read_frame",

@@ -100,7 +100,6 @@ DEFAULT_TRANSFER_SYNTAX_BY_MEDIA_TYPE: dict[str, str] = {
 
 # Byte width of the values swapped when leaving big endian (PS3.5 §7.3, §6.2).
 _SWAP_WIDTH = {"OW": 2, "OF": 4, "OL": 4, "OD": 8, "OV": 8}
-_PIXEL_DATA_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
 
 
 def transfer_syntax_for_media_type(media_type: str, transfer_syntax: str | None) -> str | None:
@@ -197,9 +196,8 @@ def _big_to_little_endian(ds: Dataset) -> None:
     Pixel data goes through the decoder, which knows how PS3.5 §8.1.1 packs
     samples narrower than the 16-bit OW word.
     """
-    for keyword in _PIXEL_DATA_KEYWORDS:
-        if keyword in ds and keyword == "PixelData":
-            _pixel_data_to_little_endian(ds)
+    if "PixelData" in ds:
+        _pixel_data_to_little_endian(ds)
     _swap_elements(ds, top_level=True)
 
 

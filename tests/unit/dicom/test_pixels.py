@@ -12,6 +12,7 @@ import pytest
 from pydicom.data import get_testdata_file
 from pydicom.dataset import Dataset
 from pydicom.encaps import encapsulate, generate_frames
+from pydicom.uid import JPEGBaseline8Bit
 
 from vesalius.core.errors import InvalidInput, NotAcceptable, NotFound
 from vesalius.dicom.pixels import FrameRange, PixelLayout, decode_frame, pixel_layout, read_frame
@@ -121,7 +122,7 @@ def _write_encapsulated(
     ds.PixelData = data
     ds["PixelData"].is_undefined_length = True
     ds.NumberOfFrames = len(frames)
-    ds.file_meta.TransferSyntaxUID = "1.2.840.10008.1.2.4.50"
+    ds.file_meta.TransferSyntaxUID = JPEGBaseline8Bit
     out = tmp_path / "synthetic.dcm"
     ds.save_as(out, enforce_file_format=True)
     return out

@@ -90,7 +90,8 @@ class QueryResult:
 
 
 def _like(column: Any, pattern: str) -> ColumnElement[bool]:
-    return column.like(wildcard_to_like(pattern), escape="!")
+    condition: ColumnElement[bool] = column.like(wildcard_to_like(pattern), escape="!")
+    return condition
 
 
 def _int(value: str) -> int:
@@ -100,7 +101,7 @@ def _int(value: str) -> int:
         raise InvalidInput(f"{value[:32]!r} is not an integer") from exc
 
 
-def _condition(table: Any, column_name: str, kind: str, matcher: Matcher) -> ColumnElement[bool]:
+def _condition(table: Any, column_name: str, kind: str, matcher: Matcher) -> Any:
     column = table.c[column_name]
     if isinstance(matcher, Universal):
         return true()
@@ -210,13 +211,13 @@ class IndexReader:
                                                      criterion.matcher))
             elif not isinstance(criterion.matcher, Universal):
                 ignored.append(criterion.keyword)
-        order = {
+        orders: dict[Level, list[Any]] = {
             Level.PATIENT: [patients.c.pk],
             Level.STUDY: [studies.c.study_date.desc(), studies.c.study_time.desc(), studies.c.pk],
             Level.SERIES: [series.c.series_number, series.c.pk],
             Level.IMAGE: [instances.c.instance_number, instances.c.pk],
-        }[level]
-        query = query.order_by(*order).limit(limit + 1).offset(offset)
+        }
+        query = query.order_by(*orders[level]).limit(limit + 1).offset(offset)
         with self.engine.connect() as conn:
             rows = list(conn.execute(query).all())
         return QueryResult(rows[:limit], len(rows) > limit, ignored)

@@ -169,7 +169,8 @@ class IndexWriter:
                              .values(num_instances=remaining))
             else:
                 conn.execute(delete(extra_attributes).where(and_(
-                    extra_attributes.c.level == "SERIES", extra_attributes.c.owner_pk == series_pk)))
+                    extra_attributes.c.level == "SERIES",
+                    extra_attributes.c.owner_pk == series_pk)))
                 conn.execute(delete(series).where(series.c.pk == series_pk))
         for study_pk in affected_studies:
             self._refresh_study(conn, study_pk)

@@ -22,7 +22,9 @@ class MediaRange:
 
 def _split_params(text: str) -> list[str]:
     """Split on ';' outside double quotes."""
-    parts, current, quoted = [], [], False
+    parts: list[str] = []
+    current: list[str] = []
+    quoted = False
     for ch in text:
         if ch == '"':
             quoted = not quoted
@@ -36,7 +38,9 @@ def _split_params(text: str) -> list[str]:
 
 
 def _split_ranges(header: str) -> list[str]:
-    ranges, current, quoted = [], [], False
+    ranges: list[str] = []
+    current: list[str] = []
+    quoted = False
     for ch in header:
         if ch == '"':
             quoted = not quoted

@@ -136,7 +136,8 @@ async def retrieve_frames(request: Request) -> Response:
     base = f"{request.url.scheme}://{request.url.netloc}{request.url.path}"
     parts = []
     for number, frame in zip(numbers, frames, strict=True):
-        content_type = media_type if native else f"{media_type}; transfer-syntax={frame.transfer_syntax_uid}"
+        content_type = (media_type if native
+                        else f"{media_type}; transfer-syntax={frame.transfer_syntax_uid}")
         parts.append(({"Content-Type": content_type, "Content-Length": str(len(frame.data)),
                        "Content-Location": f"{base.rsplit('/', 1)[0]}/{number}"}, [frame.data]))
     body = b"".join(multipart_parts(parts, boundary))

@@ -1,0 +1,1 @@
+"""Side-by-side benchmarks of Vesalius against peer archives (``make bench``)."""
