@@ -50,7 +50,8 @@ class IndexWriter:
             stmt = sqlite.insert(table).values(**values).on_conflict_do_nothing()
         else:  # pragma: no cover - other backends are not supported
             stmt = insert(table).values(**values)
-        return bool(conn.execute(stmt).rowcount)
+        # rowcount is unreliable here (psycopg reports -1); RETURNING is not.
+        return conn.execute(stmt.returning(table.c.pk)).first() is not None
 
     def insert(self, entry: IndexEntry, *, replace: bool = False) -> InsertOutcome:
         """Index one instance; with ``replace`` an existing row is superseded.
