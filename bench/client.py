@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -69,8 +70,8 @@ def _check_stow(response: httpx.Response, expected: int) -> str | None:
         body = response.json()
     except ValueError:
         return f"STOW response is not JSON: {response.text[:200]}"
-    if FAILED_SOP_SEQUENCE in body:
-        failed = body[FAILED_SOP_SEQUENCE].get("Value", [])
+    failed = body.get(FAILED_SOP_SEQUENCE, {}).get("Value", [])
+    if failed:
         return f"{len(failed)} failed instances: {str(failed)[:300]}"
     stored = len(body.get(REFERENCED_SOP_SEQUENCE, {}).get("Value", []))
     if stored != expected:
@@ -147,8 +148,14 @@ def timed(call: Callable[[], Any]) -> tuple[float, Any]:
     return time.perf_counter() - start, result
 
 
+def query_string(params: dict[str, str]) -> str:
+    """Wildcards stay literal: Orthanc 1.10.1 does not percent-decode ``%2A`` in QIDO values."""
+    return "&".join(f"{quote(k)}={quote(v, safe='*-,')}" for k, v in params.items())
+
+
 def qido_studies(client: httpx.Client, dicomweb: str, params: dict[str, str]) -> list[Any]:
-    response = client.get(dicomweb + "/studies", params=params, headers={"Accept": DICOM_JSON})
+    url = f"{dicomweb}/studies?{query_string(params)}"
+    response = client.get(url, headers={"Accept": DICOM_JSON})
     if response.status_code == 204:
         return []
     if response.status_code != 200:

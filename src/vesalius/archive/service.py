@@ -25,7 +25,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from vesalius.archive.events import EventBus, InstancesDeleted, InstanceStored
 from vesalius.archive.index.reader import Criterion, IndexReader, attrs_of
 from vesalius.archive.index.records import StoredInstance
-from vesalius.archive.index.writer import IndexWriter
+from vesalius.archive.index.writer import IndexWriter, InstanceExists
 from vesalius.archive.ingest import index_entry, read_dataset
 from vesalius.archive.storage.base import BlobStore
 from vesalius.archive.storage.fs import file_sha256
@@ -141,7 +141,7 @@ class ArchiveService:
         self.blobs.put_file(sha256, path)
         try:
             outcome = self.writer.insert(entry, replace=replace)
-        except IntegrityError as exc:
+        except (IntegrityError, InstanceExists) as exc:
             self._compensate(sha256, blob_was_there)
             again = self.reader.find_instance(inst.sop_uid)
             if again is not None and again[0] == sha256:

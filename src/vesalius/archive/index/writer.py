@@ -24,6 +24,10 @@ from vesalius.core.errors import Conflict, NotFound
 from vesalius.dicom.matching import fuzzy_key, normalize_name
 
 
+class InstanceExists(Conflict):
+    """The SOP Instance UID was indexed meanwhile (a concurrent store won the race)."""
+
+
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
@@ -69,7 +73,7 @@ class IndexWriter:
             ).first()
             if existing is not None:
                 if not replace:
-                    raise Conflict("instance already stored")
+                    raise InstanceExists("instance already stored")
                 conn.execute(insert(replaced_instances).values(
                     sop_uid=i.sop_uid, blob_key=existing.blob_key, sha256=existing.sha256,
                     size=existing.size, replaced_at=_now()))
