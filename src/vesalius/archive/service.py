@@ -82,6 +82,9 @@ class Frame:
     transfer_syntax_uid: str
 
 
+#: Only instances up to this size are kept parsed in memory between requests.
+_CACHE_MAX_INSTANCE_BYTES = 64 * 1024 * 1024
+
 _NATIVE = {"1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.2"}
 
 # Study/series/instance tables keep derived attributes in columns; built per row.
@@ -327,6 +330,8 @@ class ArchiveService:
         import pydicom
 
         ds = pydicom.dcmread(io.BytesIO(self.read_bytes(instance)))
+        if instance.size > _CACHE_MAX_INSTANCE_BYTES:
+            return ds
         with self._cache_lock:
             if len(self._dataset_cache) >= 8:
                 self._dataset_cache.pop(next(iter(self._dataset_cache)))
