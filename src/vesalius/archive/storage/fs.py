@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -43,15 +42,22 @@ class FilesystemBlobStore:
 
     def put_file(self, key: str, source: Path) -> StoredBlob:
         target = self._path(key)
-        sha, size = file_sha256(source)
         if target.exists():
+            sha, size = file_sha256(target)
             return StoredBlob(key, size, sha)
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(dir=self._tmp, prefix="put-")
         tmp = Path(tmp_name)
+        digest = hashlib.sha256()
+        size = 0
         try:
+            # One pass: hash while copying, then make the bytes durable before the
+            # rename publishes them under their key.
             with os.fdopen(fd, "wb") as out, source.open("rb") as src:
-                shutil.copyfileobj(src, out, 1 << 20)
+                while chunk := src.read(1 << 20):
+                    digest.update(chunk)
+                    size += len(chunk)
+                    out.write(chunk)
                 out.flush()
                 os.fsync(out.fileno())
             os.replace(tmp, target)
@@ -63,7 +69,7 @@ class FilesystemBlobStore:
         except OSError as exc:
             tmp.unlink(missing_ok=True)
             raise StorageFailure(f"could not write blob: {exc.strerror}") from exc
-        return StoredBlob(key, size, sha)
+        return StoredBlob(key, size, digest.hexdigest())
 
     def get(self, key: str) -> bytes:
         try:
