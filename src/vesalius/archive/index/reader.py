@@ -7,10 +7,11 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, false, func, or_, select, true
+from sqlalchemy import ColumnElement, and_, exists, func, select
 from sqlalchemy.engine import Engine, Row
 from sqlalchemy.sql import Select
 
+from vesalius.archive.index.matching import condition
 from vesalius.archive.index.records import StoredInstance
 from vesalius.archive.index.schema import (
     extra_attributes,
@@ -20,19 +21,9 @@ from vesalius.archive.index.schema import (
     series,
     studies,
 )
-from vesalius.core.errors import InvalidInput, NotFound
+from vesalius.core.errors import NotFound
 from vesalius.dicom.attributes import LEVEL_OF_KEY, LEVELS_UP, Level
-from vesalius.dicom.matching import (
-    AnyOf,
-    Fuzzy,
-    Matcher,
-    Range,
-    Single,
-    Universal,
-    Wildcard,
-    normalize_name,
-    wildcard_to_like,
-)
+from vesalius.dicom.matching import Matcher, Universal
 
 _TABLE = {Level.PATIENT: patients, Level.STUDY: studies, Level.SERIES: series,
           Level.IMAGE: instances}
@@ -89,80 +80,8 @@ class QueryResult:
     ignored: list[str] = field(default_factory=list)
 
 
-def _like(column: Any, pattern: str) -> ColumnElement[bool]:
-    condition: ColumnElement[bool] = column.like(wildcard_to_like(pattern), escape="!")
-    return condition
-
-
-def _int(value: str) -> int:
-    try:
-        return int(value)
-    except ValueError as exc:
-        raise InvalidInput(f"{value[:32]!r} is not an integer") from exc
-
-
-def _condition(table: Any, column_name: str, kind: str, matcher: Matcher) -> Any:
-    column = table.c[column_name]
-    if isinstance(matcher, Universal):
-        return true()
-    if kind == "pn":
-        norm = table.c[column_name + "_norm"]
-        if isinstance(matcher, Fuzzy):
-            fuzzy = table.c[column_name + "_fuzzy"]
-            return and_(*[fuzzy.like("% " + wildcard_to_like(w) + "%", escape="!")
-                          for w in matcher.words])
-        if isinstance(matcher, Single):
-            return norm == normalize_name(matcher.value)
-        if isinstance(matcher, Wildcard):
-            return _like(norm, normalize_name(matcher.pattern))
-        if isinstance(matcher, AnyOf):
-            return or_(*[_condition(table, column_name, kind, Single(v)) if "*" not in v
-                         and "?" not in v else _like(norm, normalize_name(v))
-                         for v in matcher.values])
-        raise InvalidInput("range matching is not defined for person names")
-    if kind == "multi":
-        values = matcher.values if isinstance(matcher, AnyOf) else (
-            (matcher.value,) if isinstance(matcher, Single) else None)
-        if values is None:
-            if isinstance(matcher, Wildcard):
-                return _like(column, "*\\" + matcher.pattern + "\\*")
-            raise InvalidInput("range matching is not defined for this attribute")
-        return or_(*[column.like("%\\" + wildcard_to_like(v) + "\\%", escape="!")
-                     for v in values])
-    if kind == "int":
-        if isinstance(matcher, Single):
-            return column == _int(matcher.value)
-        if isinstance(matcher, AnyOf):
-            return column.in_([_int(v) for v in matcher.values])
-        if isinstance(matcher, Range):
-            conds = []
-            if matcher.low is not None:
-                conds.append(column >= _int(matcher.low))
-            if matcher.high is not None:
-                conds.append(column <= _int(matcher.high))
-            return and_(*conds)
-        raise InvalidInput("wildcards are not allowed for numeric attributes")
-    if isinstance(matcher, Single):
-        return column == matcher.value
-    if isinstance(matcher, Wildcard):
-        return _like(column, matcher.pattern)
-    if isinstance(matcher, AnyOf):
-        plain = [v for v in matcher.values if "*" not in v and "?" not in v]
-        wild = [v for v in matcher.values if v not in plain]
-        return or_(column.in_(plain) if plain else false(), *[_like(column, w) for w in wild])
-    if isinstance(matcher, Range):
-        conds = []
-        if matcher.low is not None:
-            conds.append(and_(column >= matcher.low, column != ""))
-        if matcher.high is not None:
-            # A partial upper bound ("2026", "10") must include values that extend it.
-            conds.append(and_(column <= matcher.high + "\uffff", column != ""))
-        return and_(*conds)
-    raise InvalidInput("unsupported matching")  # pragma: no cover
-
-
 def _extra_condition(level: Level, owner: Any, tag: int, matcher: Matcher) -> ColumnElement[bool]:
-    value_cond = _condition(extra_attributes, "value", "str", matcher)
+    value_cond = condition(extra_attributes, "value", "str", matcher)
     return exists().where(and_(
         extra_attributes.c.level == level.value, extra_attributes.c.owner_pk == owner,
         extra_attributes.c.tag == f"{tag:08X}", value_cond))
@@ -203,7 +122,7 @@ class IndexReader:
             key_level = LEVEL_OF_KEY.get(criterion.keyword)
             if key_level is not None and key_level in allowed:
                 column, kind = _COLUMNS[criterion.keyword]
-                query = query.where(_condition(_TABLE[key_level], column, kind, criterion.matcher))
+                query = query.where(condition(_TABLE[key_level], column, kind, criterion.matcher))
             elif criterion.tag in self.extra_tags and self.extra_tags[criterion.tag] in allowed:
                 extra_level = self.extra_tags[criterion.tag]
                 owner = _TABLE[extra_level].c.pk
