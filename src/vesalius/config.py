@@ -16,6 +16,8 @@ from typing import Any
 from vesalius.core.errors import InvalidInput
 
 DUPLICATE_POLICIES = ("reject", "replace")
+#: What a remote AE may be allowed to do.
+DIMSE_PERMISSIONS = ("store", "find", "move", "get")
 
 
 @dataclass(frozen=True)
@@ -27,8 +29,23 @@ class Settings:
     database_url: str = ""
     host: str = "127.0.0.1"
     http_port: int = 8080
+    #: DIMSE listener; 0 disables it.
     dicom_port: int = 11112
     ae_title: str = "VESALIUS"
+    #: DICOM TLS listener (secure transport connection profile); 0 disables it.
+    dicom_tls_port: int = 0
+    tls_certificate: str = ""
+    tls_private_key: str = ""
+    #: CA bundle used to verify peers (clients of the TLS port, TLS destinations).
+    tls_ca_certificates: str = ""
+    tls_require_client_certificate: bool = False
+    #: What a calling AE that is not in the registry may do (echo is always allowed).
+    unknown_ae_permissions: tuple[str, ...] = ("store",)
+    #: Largest PDU we receive (bytes); 0 means unlimited as PS3.8 allows.
+    dicom_max_pdu: int = 262144
+    dicom_max_associations: int = 64
+    #: Seconds a DIMSE peer may stay silent mid-operation before the association is aborted.
+    dicom_timeout: int = 60
     #: What to do when a known SOP Instance UID arrives with different bytes:
     #: ``reject`` (default) or ``replace`` (newest wins, old version retained).
     duplicate_policy: str = "reject"
@@ -126,6 +143,9 @@ def load_settings(
         values[name] = _coerce(name, raw, known[name])
 
     settings = replace(defaults, **values)
+    unknown = set(settings.unknown_ae_permissions) - set(DIMSE_PERMISSIONS)
+    if unknown:
+        raise InvalidInput(f"unknown_ae_permissions: unknown permission(s) {sorted(unknown)}")
     if settings.duplicate_policy not in DUPLICATE_POLICIES:
         raise InvalidInput(
             f"duplicate_policy must be one of {', '.join(DUPLICATE_POLICIES)}"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from sqlalchemy.engine import Engine
+
 from vesalius.archive.events import EventBus
 from vesalius.archive.index.database import create_schema, make_engine
 from vesalius.archive.index.reader import IndexReader
@@ -21,11 +23,18 @@ def extra_tag_levels(settings: Settings) -> dict[int, Level]:
     return out
 
 
-def build_archive(settings: Settings, events: EventBus | None = None) -> ArchiveService:
+def make_engines(settings: Settings) -> tuple[Engine, Engine]:
+    """(reader, writer) engines; on PostgreSQL they are the same pool."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     url = settings.resolved_database_url
-    reader_engine = make_engine(url)
-    writer_engine = make_engine(url, writer=True) if url.startswith("sqlite") else reader_engine
+    reader = make_engine(url)
+    writer = make_engine(url, writer=True) if url.startswith("sqlite") else reader
+    return reader, writer
+
+
+def build_archive(settings: Settings, events: EventBus | None = None,
+                  engines: tuple[Engine, Engine] | None = None) -> ArchiveService:
+    reader_engine, writer_engine = engines or make_engines(settings)
     create_schema(writer_engine)
     blobs = FilesystemBlobStore(settings.blob_dir)
     return ArchiveService(settings, blobs, IndexReader(reader_engine, extra_tag_levels(settings)),

@@ -294,6 +294,43 @@ class ArchiveService:
             return BULK_BASE_MARKER + instance_path(row.study_uid, row.series_uid, row.sop_uid)
         return f"{BULK_BASE_MARKER}patients/{row.patient_id}"
 
+    def locate(self, level: Level, params: Sequence[tuple[str, str]],
+               *, limit: int = 100000) -> list[StoredInstance]:
+        """Stored instances of every entity matching ``params`` at ``level`` (for retrieves)."""
+        result = self.reader.search(level if level is not Level.PATIENT else Level.STUDY,
+                                    [Criterion(k, resolve_tag(k)[0],
+                                               parse_matcher(v, vr_of(k, resolve_tag(k)[0])))
+                                     for k, v in params],
+                                    limit=limit)
+        found: list[StoredInstance] = []
+        for row in result.rows:
+            study = row.study_uid
+            series = getattr(row, "series_uid", None) if level in (Level.SERIES,
+                                                                  Level.IMAGE) else None
+            sop = getattr(row, "sop_uid", None) if level is Level.IMAGE else None
+            found.extend(self.reader.instances_in(study, series, sop))
+        return found
+
+    def verify(self, sop_uid: str) -> tuple[str, bool] | None:
+        """(SOP class, checksum still matches) of a stored instance, or None if unknown.
+
+        Used by storage commitment: we only commit to what is really stored intact.
+        """
+        row = self.reader.find_instance(sop_uid)
+        if row is None:
+            return None
+        sha, key = row
+        instance_class = self.reader.sop_class_of(sop_uid)
+        try:
+            import hashlib
+
+            digest = hashlib.sha256()
+            for chunk in self.blobs.open_stream(key):
+                digest.update(chunk)
+        except NotFound:
+            return instance_class, False
+        return instance_class, digest.hexdigest() == sha
+
     # -- retrieving --------------------------------------------------------------
     def instances(self, study_uid: str, series_uid: str | None = None,
                   sop_uid: str | None = None) -> list[StoredInstance]:

@@ -14,6 +14,7 @@ from vesalius.archive.factory import build_archive
 from vesalius.archive.service import ArchiveService
 from vesalius.config import Settings, load_settings
 from vesalius.core.errors import VesaliusError
+from vesalius.node import build_node
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -41,19 +42,103 @@ def load_demo(archive: ArchiveService, slices: int) -> str:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from vesalius.dimse.handlers import DimseHandlers
+    from vesalius.dimse.server import DicomServer
     from vesalius.web.app import create_app
 
     settings = _settings(args, host=args.host, http_port=args.http_port,
-                         load_demo=True if args.demo else None)
-    archive = build_archive(settings)
-    if settings.load_demo and archive.reader.counts()["instances"] == 0:
+                         dicom_port=args.dicom_port, dicom_tls_port=args.dicom_tls_port,
+                         ae_title=args.ae_title, load_demo=True if args.demo else None)
+    node = build_node(settings)
+    if settings.load_demo and node.archive.reader.counts()["instances"] == 0:
         print("Loading synthetic demo studies (first start)...", flush=True)
-        print("demo:", load_demo(archive, settings.demo_ct_slices), flush=True)
+        print("demo:", load_demo(node.archive, settings.demo_ct_slices), flush=True)
+    dicom = DicomServer(settings, DimseHandlers(settings, node.archive, node.registry,
+                                                node.worklist))
+    dicom.start()
     url = f"http://{settings.host}:{settings.http_port}"
     print(f"Vesalius {__version__} listening on {url}  (DICOMweb: {url}/dicom-web)", flush=True)
-    uvicorn.run(create_app(archive), host=settings.host, port=settings.http_port,
-                log_level=settings.log_level, access_log=False)
+    if settings.dicom_port:
+        print(f"DICOM AE {settings.ae_title} on {settings.host}:{settings.dicom_port}", flush=True)
+    if settings.dicom_tls_port:
+        print(f"DICOM TLS on {settings.host}:{settings.dicom_tls_port}", flush=True)
+    try:
+        uvicorn.run(create_app(node.archive), host=settings.host, port=settings.http_port,
+                    log_level=settings.log_level, access_log=False)
+    finally:
+        dicom.stop()
     return 0
+
+
+def cmd_ae(args: argparse.Namespace) -> int:
+    node = build_node(_settings(args))
+    if args.ae_command == "add":
+        ae = node.registry.add(args.title, args.host, args.port, tls=args.tls,
+                               permissions=args.allow.split(",") if args.allow else (),
+                               replace=args.replace)
+        print(f"added {ae.title} {ae.host}:{ae.port} tls={'yes' if ae.tls else 'no'} "
+              f"allow={','.join(sorted(ae.permissions)) or '-'}")
+    elif args.ae_command == "remove":
+        node.registry.remove(args.title)
+        print(f"removed {args.title}")
+    else:
+        for ae in node.registry.list():
+            print(f"{ae.title:16} {ae.host}:{ae.port:<5} tls={'yes' if ae.tls else 'no':3} "
+                  f"allow={','.join(sorted(ae.permissions)) or '-'}")
+    return 0
+
+
+def cmd_worklist(args: argparse.Namespace) -> int:
+    node = build_node(_settings(args))
+    if args.wl_command == "add":
+        step = node.worklist.schedule(
+            patient_id=args.patient_id, patient_name=args.patient_name, issuer=args.issuer,
+            birth_date=args.birth_date, sex=args.sex, modality=args.modality,
+            start_date=args.date, start_time=args.time, accession_number=args.accession,
+            station_ae=args.station, description=args.description,
+            requested_procedure_description=args.procedure)
+        print(f"scheduled {step.sps_id} accession {step.accession_number} "
+              f"study {step.study_uid}")
+    else:
+        for step in node.worklist.find([], include_done=args.all):
+            print(f"{step.sps_id:12} {step.status:12} {step.start_date} {step.start_time:6} "
+                  f"{step.modality:3} {step.station_ae:16} {step.accession_number:16} "
+                  f"{step.patient_id}")
+    return 0
+
+
+def cmd_echo(args: argparse.Namespace) -> int:
+    from vesalius.dimse.scu import echo
+
+    node = build_node(_settings(args))
+    status = echo(node.settings, node.registry, args.title)
+    print(f"C-ECHO {args.title}: status 0x{status:04X}")
+    return 0 if status == 0 else 1
+
+
+def cmd_send(args: argparse.Namespace) -> int:
+    from vesalius.dimse.scu import send
+
+    node = build_node(_settings(args))
+    report = send(node.settings, node.registry, node.archive, args.level, args.uid, args.to)
+    for line in report.failures:
+        print(f"failed: {line}", file=sys.stderr)
+    print(f"sent {report.completed}, warnings {report.warnings}, failed {report.failed}")
+    return 0 if report.failed == 0 else 1
+
+
+def cmd_retrieve(args: argparse.Namespace) -> int:
+    from vesalius.dimse.scu import retrieve
+
+    node = build_node(_settings(args))
+    params = {k: v for k, v in (("PatientID", args.patient_id),
+                                ("StudyInstanceUID", args.study)) if v}
+    report = retrieve(node.settings, node.registry, node.archive, args.from_ae, params,
+                      method=args.method, progress=lambda uid: print(f"retrieving {uid}"))
+    for line in report.failures:
+        print(f"failed: {line}", file=sys.stderr)
+    print(f"retrieved {report.completed}, warnings {report.warnings}, failed {report.failed}")
+    return 0 if report.failed == 0 and not report.failures else 1
 
 
 def cmd_import(args: argparse.Namespace) -> int:
@@ -96,8 +181,72 @@ def build_parser() -> argparse.ArgumentParser:
     _common(serve)
     serve.add_argument("--host", help="bind address (default 127.0.0.1)")
     serve.add_argument("--http-port", type=int, help="HTTP port (default 8080)")
+    serve.add_argument("--dicom-port", type=int, help="DIMSE port (default 11112; 0 = off)")
+    serve.add_argument("--dicom-tls-port", type=int, help="DICOM TLS port (default off)")
+    serve.add_argument("--ae-title", help="our AE title (default VESALIUS)")
     serve.add_argument("--demo", action="store_true", help="load demo data on first start")
     serve.set_defaults(func=cmd_serve)
+
+    ae = sub.add_parser("ae", help="registry of remote DICOM application entities")
+    ae_sub = ae.add_subparsers(dest="ae_command", required=True)
+    ae_add = ae_sub.add_parser("add", help="register a remote AE")
+    _common(ae_add)
+    ae_add.add_argument("title")
+    ae_add.add_argument("--host", required=True)
+    ae_add.add_argument("--port", type=int, required=True)
+    ae_add.add_argument("--tls", action="store_true", help="talk to it over DICOM TLS")
+    ae_add.add_argument("--allow", default="", help="comma list of store,find,move,get")
+    ae_add.add_argument("--replace", action="store_true", help="overwrite an existing entry")
+    ae_list = ae_sub.add_parser("list", help="list remote AEs")
+    _common(ae_list)
+    ae_remove = ae_sub.add_parser("remove", help="unregister a remote AE")
+    _common(ae_remove)
+    ae_remove.add_argument("title")
+    for p in (ae_add, ae_list, ae_remove):
+        p.set_defaults(func=cmd_ae)
+
+    wl = sub.add_parser("worklist", help="scheduled procedure steps (modality worklist)")
+    wl_sub = wl.add_subparsers(dest="wl_command", required=True)
+    wl_add = wl_sub.add_parser("add", help="schedule a procedure step")
+    _common(wl_add)
+    wl_add.add_argument("--patient-id", required=True)
+    wl_add.add_argument("--patient-name", required=True)
+    wl_add.add_argument("--issuer", default="")
+    wl_add.add_argument("--birth-date", default="")
+    wl_add.add_argument("--sex", default="")
+    wl_add.add_argument("--modality", required=True)
+    wl_add.add_argument("--date", required=True, help="YYYYMMDD")
+    wl_add.add_argument("--time", default="", help="HHMM[SS]")
+    wl_add.add_argument("--accession", required=True)
+    wl_add.add_argument("--station", default="", help="scheduled station AE title")
+    wl_add.add_argument("--description", default="")
+    wl_add.add_argument("--procedure", default="", help="requested procedure description")
+    wl_list = wl_sub.add_parser("list", help="list scheduled steps")
+    _common(wl_list)
+    wl_list.add_argument("--all", action="store_true", help="include completed/discontinued")
+    for p in (wl_add, wl_list):
+        p.set_defaults(func=cmd_worklist)
+
+    ech = sub.add_parser("echo", help="C-ECHO a registered AE")
+    _common(ech)
+    ech.add_argument("title")
+    ech.set_defaults(func=cmd_echo)
+
+    snd = sub.add_parser("send", help="C-STORE a study, series or instance to a registered AE")
+    _common(snd)
+    snd.add_argument("level", choices=["study", "series", "instance"])
+    snd.add_argument("uid")
+    snd.add_argument("--to", required=True, help="destination AE title")
+    snd.set_defaults(func=cmd_send)
+
+    ret = sub.add_parser("retrieve", help="pull studies from a registered AE (C-FIND + C-GET/MOVE)")
+    _common(ret)
+    ret.add_argument("--from", dest="from_ae", required=True, help="source AE title")
+    ret.add_argument("--patient-id")
+    ret.add_argument("--study", help="StudyInstanceUID")
+    ret.add_argument("--method", choices=["get", "move"], default="get",
+                     help="C-GET (default) or C-MOVE to our own AE (needs vesalius serve)")
+    ret.set_defaults(func=cmd_retrieve)
 
     imp = sub.add_parser("import", help="import DICOM files, folders, zips, DICOMDIRs")
     _common(imp)

@@ -189,6 +189,12 @@ class IndexReader:
                                .where(instances.c.sop_uid == sop_uid)).first()
         return None if row is None else (row.sha256, row.blob_key)
 
+    def sop_class_of(self, sop_uid: str) -> str:
+        with self.engine.connect() as conn:
+            value = conn.execute(select(instances.c.sop_class_uid)
+                                 .where(instances.c.sop_uid == sop_uid)).scalar()
+        return "" if value is None else str(value)
+
     def referenced_blob_keys(self, keys: Sequence[str]) -> set[str]:
         with self.engine.connect() as conn:
             used = {k for (k,) in conn.execute(select(instances.c.blob_key)

@@ -167,9 +167,11 @@ async def store_instances(request: Request) -> Response:
     header_name = bytearray()
     header_value = bytearray()
     ended = [False]
+    parts_seen = [0]
 
     def on_part_begin() -> None:
         current.append(_Part())
+        parts_seen[0] += 1
 
     def on_header_field(data: bytes, start: int, end: int) -> None:
         header_name.extend(data[start:end])
@@ -213,13 +215,13 @@ async def store_instances(request: Request) -> Response:
         "on_headers_finished": on_headers_finished, "on_end": on_end,
     }, max_header_count=32)
     received = 0
-    error: Response | None = None
+    # (HTTP status, reason) of a body that could not be read to its end.
+    error: tuple[int, str] | None = None
     try:
         async for chunk in request.stream():
             received += len(chunk)
             if received > archive.settings.max_request_bytes:
-                error = problem(413, "request body exceeds the configured maximum",
-                                code="too-large")
+                error = (413, "request body exceeds the configured maximum")
                 break
             parser.write(chunk)
             while finished:
@@ -229,9 +231,9 @@ async def store_instances(request: Request) -> Response:
             while finished:
                 await blocking(_store_part, archive, finished.pop(0), study, outcome)
     except (MultipartParseError, ValueError) as exc:
-        error = problem(400, f"malformed multipart body: {exc}"[:300], code="invalid")
+        error = (400, f"malformed multipart body: {exc}"[:300])
     except ClientDisconnect:
-        error = problem(400, "client disconnected before the body was complete", code="invalid")
+        error = (400, "client disconnected before the body was complete")
     finally:
         for part in finished + current:
             if part.handle is not None:
@@ -239,13 +241,19 @@ async def store_instances(request: Request) -> Response:
                     part.handle.close()
             if part.path is not None:
                 part.path.unlink(missing_ok=True)
-    if error is None and not ended[0] and not outcome.stored and not outcome.failed:
-        error = problem(400, "multipart body has no closing boundary or no parts", code="invalid")
-    if error is not None and not outcome.stored and not outcome.failed:
-        return error
+    if error is None and not parts_seen[0]:
+        error = (400, "multipart body contains no parts")
     if error is None and not ended[0]:
-        outcome.failed.append((CANNOT_UNDERSTAND, "body ended before the closing boundary",
-                               None, None))
+        error = (400, "body ended before the closing boundary" if outcome.stored
+                 or outcome.failed else "multipart body has no closing boundary or no parts")
+    if error is not None:
+        status, message = error
+        if not outcome.stored and not outcome.failed:
+            return problem(status, message, code="too-large" if status == 413 else "invalid")
+        # Parts before the breakdown were processed: the rest of the body is reported as
+        # failed, so that the response never claims the whole request succeeded.
+        outcome.failed.append((OUT_OF_RESOURCES if status == 413 else CANNOT_UNDERSTAND,
+                               message, None, None))
     body = resolve_markers(dumps(_response_body(outcome, request, study)), request)
     if not outcome.failed:
         status = 200

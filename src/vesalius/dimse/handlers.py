@@ -1,0 +1,316 @@
+"""pynetdicom event handlers → archive, worklist and registry services.
+
+Every handler is guarded: a domain error becomes the status the standard defines,
+anything unexpected becomes a processing-failure status and is logged without
+patient data; no exception reaches the peer.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from pydicom.dataset import Dataset
+from pynetdicom import evt
+from pynetdicom.events import Event
+
+from vesalius.archive.index.records import StoredInstance
+from vesalius.archive.service import ArchiveService
+from vesalius.config import Settings
+from vesalius.core.errors import Conflict, InvalidInput, NotFound, VesaliusError
+from vesalius.dicom.attributes import Level
+from vesalius.dimse import status as st
+from vesalius.dimse.commitment import commit_in_background
+from vesalius.dimse.identifiers import level_of, query_keys, response
+from vesalius.dimse.transfer import dataset_for_context, storage_contexts
+from vesalius.dimse.uids import MPPS, MWL_FIND
+from vesalius.dimse.worklist import worklist_item, worklist_params
+from vesalius.network.registry import AERegistry
+from vesalius.security.policy import DimseCaller, may_dimse
+from vesalius.worklist.service import WorklistService
+
+log = logging.getLogger(__name__)
+
+
+
+def _req(event: Event) -> Any:
+    """The DIMSE request primitive (pynetdicom types it as a union of all of them)."""
+    return event.request
+
+
+def set_nodelay(event: Event) -> None:
+    """TCP_NODELAY on every DIMSE connection: C-STORE rates are latency-bound."""
+    try:
+        wrapper: Any = event.assoc.dul.socket
+        sock = wrapper.socket if wrapper is not None else None
+        if sock is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    except (AttributeError, OSError):
+        pass
+
+
+class DimseHandlers:
+    def __init__(self, settings: Settings, archive: ArchiveService, registry: AERegistry,
+                 worklist: WorklistService) -> None:
+        self.settings = settings
+        self.archive = archive
+        self.registry = registry
+        self.worklist = worklist
+
+    def bindings(self) -> list[tuple[Any, Any]]:
+        return [
+            (evt.EVT_CONN_OPEN, set_nodelay),
+            (evt.EVT_C_ECHO, self.on_echo),
+            (evt.EVT_C_STORE, self.on_store),
+            (evt.EVT_C_FIND, self.on_find),
+            (evt.EVT_C_MOVE, self.on_move),
+            (evt.EVT_C_GET, self.on_get),
+            (evt.EVT_N_ACTION, self.on_n_action),
+            (evt.EVT_N_CREATE, self.on_n_create),
+            (evt.EVT_N_SET, self.on_n_set),
+        ]
+
+    # -- access --------------------------------------------------------------------
+    def _caller(self, event: Event) -> DimseCaller:
+        requestor = event.assoc.requestor
+        title = str(requestor.ae_title).strip()
+        return DimseCaller(title, str(requestor.address),
+                           self.registry.permissions_for(title, str(requestor.address)))
+
+    def _allowed(self, event: Event, action: str) -> bool:
+        caller = self._caller(event)
+        allowed = may_dimse(caller, action, self.settings.unknown_ae_permissions)
+        if not allowed:
+            log.warning("DIMSE %s refused for calling AE %s", action, caller.ae_title)
+        return allowed
+
+    # -- verification --------------------------------------------------------------
+    def on_echo(self, event: Event) -> int:
+        return st.SUCCESS
+
+    # -- storage -------------------------------------------------------------------
+    def on_store(self, event: Event) -> int | Dataset:
+        if not self._allowed(event, "store"):
+            return st.NOT_AUTHORIZED
+        path = Path(event.dataset_path)
+        try:
+            self.archive.store_file(path)
+            return st.SUCCESS
+        except VesaliusError as error:
+            rsp = Dataset()
+            rsp.Status = st.store_status(error)
+            rsp.ErrorComment = error.message[:64]
+            return rsp
+        except Exception:
+            log.exception("C-STORE processing failure")
+            return st.OUT_OF_RESOURCES
+
+    # -- query ---------------------------------------------------------------------
+    def on_find(self, event: Event) -> Iterator[tuple[int, Dataset | None]]:
+        try:
+            identifier = event.identifier
+        except Exception:
+            yield st.CANNOT_UNDERSTAND, None
+            return
+        if _req(event).AffectedSOPClassUID == MWL_FIND:
+            yield from self._find_worklist(event, identifier)
+            return
+        if not self._allowed(event, "find"):
+            yield st.NOT_AUTHORIZED, None
+            return
+        try:
+            level = level_of(identifier)
+            params, tags = query_keys(identifier)
+            offset, page = 0, 500
+            while True:
+                result = self.archive.search(level, params, limit=page, offset=offset,
+                                             includefields=[f"{t:08X}" for t in tags])
+                for match in result.matches:
+                    if event.is_cancelled:
+                        yield st.CANCEL, None
+                        return
+                    yield st.PENDING, response(match, tags, level, self.settings.ae_title)
+                if not result.has_more:
+                    break
+                offset += page
+        except VesaliusError as error:
+            yield st.query_status(error), None
+            return
+        except Exception:
+            log.exception("C-FIND processing failure")
+            yield st.CANNOT_UNDERSTAND, None
+            return
+        yield st.SUCCESS, None
+
+    def _find_worklist(self, event: Event, identifier: Dataset
+                       ) -> Iterator[tuple[int, Dataset | None]]:
+        if not self._allowed(event, "mwl"):
+            yield st.NOT_AUTHORIZED, None
+            return
+        try:
+            steps = self.worklist.find(worklist_params(identifier))
+        except VesaliusError as error:
+            yield st.query_status(error), None
+            return
+        for step in steps:
+            if event.is_cancelled:
+                yield st.CANCEL, None
+                return
+            yield st.PENDING, worklist_item(step)
+        yield st.SUCCESS, None
+
+    # -- retrieve ------------------------------------------------------------------
+    def _retrieve_set(self, identifier: Dataset) -> list[StoredInstance]:
+        level = level_of(identifier)
+        keys = {Level.PATIENT: ("PatientID", "IssuerOfPatientID"),
+                Level.STUDY: ("PatientID", "StudyInstanceUID"),
+                Level.SERIES: ("StudyInstanceUID", "SeriesInstanceUID"),
+                Level.IMAGE: ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID")}[level]
+        params = [(k, "\\".join(identifier[k].value) if identifier[k].VM > 1
+                   else str(identifier[k].value))
+                  for k in keys if k in identifier and str(identifier[k].value or "")]
+        unique = {Level.PATIENT: "PatientID", Level.STUDY: "StudyInstanceUID",
+                  Level.SERIES: "SeriesInstanceUID", Level.IMAGE: "SOPInstanceUID"}[level]
+        if unique not in dict(params):
+            raise InvalidInput(f"{unique} is required for a {level.value} level retrieve")
+        return self.archive.locate(level, params)
+
+    def on_move(self, event: Event) -> Iterator[Any]:
+        destination = self.registry.get(str(event.move_destination).strip())
+        if destination is None:
+            yield None, None  # pynetdicom answers 0xA801, Move Destination Unknown
+            return
+        refusal: int | None = None
+        found: list[StoredInstance] = []
+        if not self._allowed(event, "move"):
+            refusal = st.NOT_AUTHORIZED
+        else:
+            try:
+                found = self._retrieve_set(event.identifier)
+            except VesaliusError as error:
+                refusal = st.query_status(error)
+        captured: dict[str, Any] = {}
+
+        def capture(ev: Event) -> None:
+            captured["assoc"] = ev.assoc
+
+        kwargs: dict[str, Any] = {"contexts": storage_contexts(found) or None,
+                                  "evt_handlers": [(evt.EVT_ESTABLISHED, capture),
+                                                   (evt.EVT_CONN_OPEN, set_nodelay)],
+                                  "max_pdu": self.settings.dicom_max_pdu}
+        if destination.tls:
+            kwargs["tls_args"] = (_client_tls(self.settings), None)
+        yield destination.host, destination.port, kwargs
+        if refusal is not None:
+            yield 1
+            yield refusal, None
+            return
+        yield len(found)
+        yield from self._sub_operations(event, found, lambda: captured.get("assoc"))
+
+    def on_get(self, event: Event) -> Iterator[Any]:
+        if not self._allowed(event, "get"):
+            yield 1
+            yield st.NOT_AUTHORIZED, None
+            return
+        try:
+            found = self._retrieve_set(event.identifier)
+        except VesaliusError as error:
+            yield 1
+            yield st.query_status(error), None
+            return
+        yield len(found)
+        yield from self._sub_operations(event, found, lambda: event.assoc)
+
+    def _sub_operations(self, event: Event, found: list[StoredInstance],
+                        assoc: Any) -> Iterator[tuple[int, Any]]:
+        for instance in found:
+            if event.is_cancelled:
+                yield st.CANCEL, None
+                return
+            try:
+                yield st.PENDING, dataset_for_context(self.archive, instance, assoc())
+            except VesaliusError as error:
+                log.warning("sub-operation for one instance failed: %s", error.message)
+                failed = Dataset()
+                failed.SOPInstanceUID = instance.sop_uid
+                yield st.PENDING, _unsendable(failed)
+
+    # -- storage commitment (PS3.4 Annex J) ----------------------------------------
+    def on_n_action(self, event: Event) -> tuple[int, Dataset | None]:
+        if not self._allowed(event, "commit"):
+            return st.NOT_AUTHORIZED, None
+        try:
+            info = event.action_information
+            transaction = str(info.TransactionUID)
+            refs = [(str(i.ReferencedSOPClassUID), str(i.ReferencedSOPInstanceUID))
+                    for i in info.ReferencedSOPSequence]
+        except Exception:
+            return st.INVALID_ATTRIBUTE_VALUE, None
+        caller = str(event.assoc.requestor.ae_title).strip()
+        commit_in_background(self.settings, self.archive, self.registry, caller, transaction,
+                             refs)
+        return st.SUCCESS, None
+
+    # -- MPPS (PS3.4 Annex F) ------------------------------------------------------
+    def on_n_create(self, event: Event) -> tuple[int, Dataset | None]:
+        if _req(event).AffectedSOPClassUID != MPPS or not self._allowed(event, "mpps"):
+            return st.NOT_AUTHORIZED, None
+        try:
+            ds = event.attribute_list
+            sop_uid = str(_req(event).AffectedSOPInstanceUID or "")
+            sps_id, accession = _scheduled_reference(ds)
+            status = str(ds.get("PerformedProcedureStepStatus", "")).strip()
+            self.worklist.mpps_create(sop_uid, status, ds.to_json_dict(), sps_id, accession)
+            return st.SUCCESS, ds
+        except Conflict:
+            return st.DUPLICATE_SOP_INSTANCE, None
+        except VesaliusError:
+            return st.INVALID_ATTRIBUTE_VALUE, None
+        except Exception:
+            log.exception("MPPS N-CREATE failure")
+            return st.PROCESSING_FAILURE, None
+
+    def on_n_set(self, event: Event) -> tuple[int, Dataset | None]:
+        if _req(event).RequestedSOPClassUID != MPPS or not self._allowed(event, "mpps"):
+            return st.NOT_AUTHORIZED, None
+        try:
+            mods = event.modification_list
+            status = mods.get("PerformedProcedureStepStatus")
+            self.worklist.mpps_update(str(_req(event).RequestedSOPInstanceUID),
+                                      str(status).strip() if status else None,
+                                      mods.to_json_dict())
+            return st.SUCCESS, mods
+        except NotFound:
+            return st.NO_SUCH_OBJECT_INSTANCE, None
+        except Conflict:
+            return st.MPPS_MAY_NO_LONGER_BE_UPDATED, None
+        except VesaliusError:
+            return st.INVALID_ATTRIBUTE_VALUE, None
+        except Exception:
+            log.exception("MPPS N-SET failure")
+            return st.PROCESSING_FAILURE, None
+
+
+def _scheduled_reference(ds: Dataset) -> tuple[str | None, str | None]:
+    for item in ds.get("ScheduledStepAttributesSequence", []):
+        sps = str(item.get("ScheduledProcedureStepID", "")).strip() or None
+        accession = str(item.get("AccessionNumber", "")).strip() or None
+        return sps, accession
+    return None, None
+
+
+def _unsendable(ds: Dataset) -> Dataset:
+    """A dataset pynetdicom cannot send: counted as a failed sub-operation."""
+    return ds
+
+
+def _client_tls(settings: Settings) -> Any:
+    from vesalius.dimse.tls import client_context
+
+    return client_context(settings)
+
+
