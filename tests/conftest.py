@@ -128,3 +128,35 @@ class RunningServer:
 def server(archive: ArchiveService) -> Iterator[RunningServer]:
     with RunningServer(archive) as running:
         yield running
+
+
+class RunningDicom:
+    """Vesalius' DIMSE listener (and optionally TLS) on free loopback ports."""
+
+    def __init__(self, settings: Settings) -> None:
+        from vesalius.dimse.handlers import DimseHandlers
+        from vesalius.dimse.server import DicomServer
+        from vesalius.node import build_node
+
+        self.settings = replace(settings, dicom_port=free_port())
+        self.node = build_node(self.settings)
+        self.archive = self.node.archive
+        self.registry = self.node.registry
+        self.worklist = self.node.worklist
+        self.port = self.settings.dicom_port
+        self.ae_title = self.settings.ae_title
+        self.server = DicomServer(self.settings, DimseHandlers(
+            self.settings, self.node.archive, self.node.registry, self.node.worklist))
+
+    def __enter__(self) -> RunningDicom:
+        self.server.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.stop()
+
+
+@pytest.fixture
+def dicom(settings: Settings) -> Iterator[RunningDicom]:
+    with RunningDicom(settings) as running:
+        yield running
