@@ -83,42 +83,58 @@ class IndexWriter:
                 self._remove_instance_rows(conn, [existing.pk])
                 replaced_key = existing.blob_key
 
-            new_patient = self._insert_ignore(conn, patients, {
-                "patient_id": p.patient_id, "issuer": p.issuer, "patient_name": p.patient_name,
-                "patient_name_norm": normalize_name(p.patient_name),
-                "patient_name_fuzzy": fuzzy_key(p.patient_name), "birth_date": p.birth_date,
-                "sex": p.sex, "attrs": p.attrs,
-            })
-            patient_pk = conn.execute(select(patients.c.pk).where(and_(
-                patients.c.patient_id == p.patient_id, patients.c.issuer == p.issuer))).scalar_one()
+            # Look before inserting: most instances join an existing study and series,
+            # so the common path is three indexed SELECTs, not three upserts.
+            patient_key = and_(patients.c.patient_id == p.patient_id,
+                               patients.c.issuer == p.issuer)
+            patient_pk = conn.execute(select(patients.c.pk).where(patient_key)).scalar()
+            new_patient = False
+            if patient_pk is None:
+                new_patient = self._insert_ignore(conn, patients, {
+                    "patient_id": p.patient_id, "issuer": p.issuer,
+                    "patient_name": p.patient_name,
+                    "patient_name_norm": normalize_name(p.patient_name),
+                    "patient_name_fuzzy": fuzzy_key(p.patient_name),
+                    "birth_date": p.birth_date, "sex": p.sex, "attrs": p.attrs,
+                })
+                patient_pk = conn.execute(select(patients.c.pk).where(patient_key)).scalar_one()
 
-            new_study = self._insert_ignore(conn, studies, {
-                "patient_pk": patient_pk, "study_uid": s.study_uid, "study_date": s.study_date,
-                "study_time": s.study_time, "accession_number": s.accession_number,
-                "referring_physician_name": s.referring_physician_name,
-                "referring_physician_name_norm": normalize_name(s.referring_physician_name),
-                "referring_physician_name_fuzzy": fuzzy_key(s.referring_physician_name),
-                "study_id": s.study_id, "study_description": s.study_description,
-                "attrs": s.attrs, "updated_at": _now(),
-            })
             study_query = select(studies.c.pk, studies.c.patient_pk, studies.c.modalities,
                                  studies.c.sop_classes).where(studies.c.study_uid == s.study_uid)
             if self._dialect == "postgresql":
                 study_query = study_query.with_for_update()
-            study_row = conn.execute(study_query).one()
+            study_row = conn.execute(study_query).first()
+            new_study = False
+            if study_row is None:
+                new_study = self._insert_ignore(conn, studies, {
+                    "patient_pk": patient_pk, "study_uid": s.study_uid,
+                    "study_date": s.study_date, "study_time": s.study_time,
+                    "accession_number": s.accession_number,
+                    "referring_physician_name": s.referring_physician_name,
+                    "referring_physician_name_norm": normalize_name(s.referring_physician_name),
+                    "referring_physician_name_fuzzy": fuzzy_key(s.referring_physician_name),
+                    "study_id": s.study_id, "study_description": s.study_description,
+                    "attrs": s.attrs, "updated_at": _now(),
+                })
+                study_row = conn.execute(study_query).one()
             if study_row.patient_pk != patient_pk:
                 raise Conflict(
                     "study is already filed under a different patient identity "
                     "(PatientID/IssuerOfPatientID); reconcile the patient first")
 
-            new_series = self._insert_ignore(conn, series, {
-                "study_pk": study_row.pk, "series_uid": se.series_uid, "modality": se.modality,
-                "series_number": se.series_number, "series_description": se.series_description,
-                "pps_start_date": se.pps_start_date, "pps_start_time": se.pps_start_time,
-                "body_part": se.body_part, "attrs": se.attrs,
-            })
-            series_row = conn.execute(select(series.c.pk, series.c.study_pk)
-                                      .where(series.c.series_uid == se.series_uid)).one()
+            series_query = select(series.c.pk, series.c.study_pk).where(
+                series.c.series_uid == se.series_uid)
+            series_row = conn.execute(series_query).first()
+            new_series = False
+            if series_row is None:
+                new_series = self._insert_ignore(conn, series, {
+                    "study_pk": study_row.pk, "series_uid": se.series_uid,
+                    "modality": se.modality, "series_number": se.series_number,
+                    "series_description": se.series_description,
+                    "pps_start_date": se.pps_start_date, "pps_start_time": se.pps_start_time,
+                    "body_part": se.body_part, "attrs": se.attrs,
+                })
+                series_row = conn.execute(series_query).one()
             if series_row.study_pk != study_row.pk:
                 raise Conflict("series already belongs to a different study")
 
