@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import shutil
 import signal
 import sys
 import tempfile
@@ -137,7 +138,17 @@ def main(argv: list[str] | None = None) -> int:
                         help="last N small instances of each phase timed for the ingest rate")
     parser.add_argument("--no-docs", action="store_true",
                         help="write only the JSON results, not docs/performance.md")
+    parser.add_argument("--results", type=Path, default=RESULTS,
+                        help="where to write the raw JSON results (default %(default)s)")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the servers' storage and logs under the cache directory")
+    parser.add_argument("--report-only", action="store_true",
+                        help="re-render docs/performance.md from bench/results/latest.json")
     args = parser.parse_args(argv)
+    if args.report_only:
+        PERFORMANCE_MD.write_text(report.markdown(json.loads(args.results.read_text())))
+        log(f"report: {PERFORMANCE_MD}")
+        return 0
     large = args.scale
     small = large // 10
     if small % args.batch or large % args.batch:
@@ -181,6 +192,8 @@ def main(argv: list[str] | None = None) -> int:
         for s in servers:
             log(f"stopping {s.name} (pid {s.pid})")
             s.stop()
+        if not args.keep:
+            shutil.rmtree(workroot, ignore_errors=True)
 
     results = {
         "meta": {
@@ -200,9 +213,9 @@ def main(argv: list[str] | None = None) -> int:
         "servers": rec.results,
     }
     results["meta"]["disagreements"] = check_agreement(rec.results, ["small", "large"])
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=1))
-    log(f"raw results: {RESULTS}")
+    args.results.parent.mkdir(parents=True, exist_ok=True)
+    args.results.write_text(json.dumps(results, indent=1))
+    log(f"raw results: {args.results}")
     if not args.no_docs:
         PERFORMANCE_MD.write_text(report.markdown(results))
         log(f"report: {PERFORMANCE_MD}")
