@@ -22,7 +22,8 @@ from vesalius.archive.index.records import (
 from vesalius.core.errors import InvalidInput, MissingAttribute
 from vesalius.core.uids import is_tolerable_uid
 from vesalius.dicom.attributes import Level
-from vesalius.dicom.json_model import JsonDict, dataset_metadata, dumps, int_value, string_value
+from vesalius.dicom.json_model import JsonDict, dataset_metadata, dumps, int_value
+from vesalius.dicom.json_model import string_value as _string_value
 from vesalius.dicom.matching import normalize_date, normalize_time
 from vesalius.dicom.pixels import pixel_layout
 
@@ -62,6 +63,27 @@ _STUDY_TAGS = tuple(_tag_of(k) for k in _STUDY_ATTRS)
 _SERIES_TAGS = tuple(_tag_of(k) for k in _SERIES_ATTRS)
 
 
+def ensure_part10(path: Path) -> bool:
+    """Give a data set that starts with its File Meta group the Part 10 preamble.
+
+    Some clients (e.g. dicomweb-client storing an in-memory data set) send the file
+    meta information without the 128-byte preamble and ``DICM`` prefix (PS3.10
+    §7.1). Tolerant reading: the file is rewritten in place with the preamble; the
+    data set itself is unchanged. Returns True when it rewrote the file.
+    """
+    with path.open("rb") as handle:
+        head = handle.read(132)
+    if head[128:132] == b"DICM" or head[:2] != b"\x02\x00":
+        return False
+    tmp = path.with_name(path.name + ".p10")
+    with path.open("rb") as src, tmp.open("wb") as out:
+        out.write(b"\x00" * 128 + b"DICM")
+        while chunk := src.read(1 << 20):
+            out.write(chunk)
+    tmp.replace(path)
+    return True
+
+
 def read_dataset(path: Path) -> Dataset:
     """Parse a Part 10 file lazily (large values are read only when needed).
 
@@ -79,9 +101,12 @@ def read_dataset(path: Path) -> Dataset:
         raise InvalidInput(f"unreadable DICOM data: {type(exc).__name__}") from exc
     if "TransferSyntaxUID" not in ds.file_meta:
         raise InvalidInput("file meta information lacks TransferSyntaxUID")
+    if ds.file_meta.TransferSyntaxUID.is_deflated:
+        # Offsets refer to the inflated stream; pydicom already read it to the end.
+        return ds
     try:
         for tag in list(ds.keys()):
-            raw = ds.get_item(tag)
+            raw = ds.get_item(tag, keep_deferred=True)
             if isinstance(raw, RawDataElement) and raw.length != 0xFFFFFFFF and (
                 raw.value_tell + raw.length > size
             ):
@@ -113,6 +138,11 @@ def _int(ds: Dataset, keyword: str) -> int | None:
         return None
 
 
+def string_value(metadata: JsonDict, tag: int) -> str:
+    """Text of an attribute for an index column: NUL removed (PostgreSQL rejects it)."""
+    return _string_value(metadata, tag).replace("\x00", "")
+
+
 def _subset(metadata: JsonDict, tags: tuple[int, ...]) -> str:
     return dumps({f"{t:08X}": metadata[f"{t:08X}"] for t in tags if f"{t:08X}" in metadata})
 
@@ -129,6 +159,12 @@ def index_entry(
     """Everything the index records about one instance (validated identifiers)."""
     uids: dict[str, str] = {}
     for keyword in _REQUIRED_UIDS:
+        try:
+            multiple = ds[keyword].VM > 1 if keyword in ds else False
+        except Exception:
+            multiple = False
+        if multiple:
+            raise InvalidInput(f"{keyword} is not a valid UID (more than one value)")
         value = _text(ds, keyword)
         if not value:
             raise MissingAttribute(f"required attribute {keyword} is missing or empty")
@@ -138,7 +174,7 @@ def index_entry(
     study_uid, series_uid, sop_uid = (uids["StudyInstanceUID"], uids["SeriesInstanceUID"],
                                       uids["SOPInstanceUID"])
     metadata = dataset_metadata(ds, study_uid, series_uid, sop_uid)
-    layout = pixel_layout(path) if "PixelData" in ds else None
+    layout = pixel_layout(path, ds) if "PixelData" in ds else None
     transfer_syntax = str(ds.file_meta.TransferSyntaxUID)
 
     patient = PatientRecord(

@@ -26,7 +26,7 @@ from vesalius.archive.events import EventBus, InstancesDeleted, InstanceStored
 from vesalius.archive.index.reader import Criterion, IndexReader, attrs_of
 from vesalius.archive.index.records import StoredInstance
 from vesalius.archive.index.writer import IndexWriter, InstanceExists
-from vesalius.archive.ingest import index_entry, read_dataset
+from vesalius.archive.ingest import ensure_part10, index_entry, read_dataset
 from vesalius.archive.storage.base import BlobStore
 from vesalius.archive.storage.fs import file_sha256
 from vesalius.config import Settings
@@ -116,13 +116,21 @@ class ArchiveService:
         self._cache_lock = threading.Lock()
 
     # -- storing -----------------------------------------------------------------
-    def store_file(self, path: Path, *, expected_study_uid: str | None = None) -> StoreOutcome:
-        """Store one Part 10 file, as received (bytes are never rewritten)."""
+    def store_file(self, path: Path, *, expected_study_uid: str | None = None,
+                   sha256: str | None = None, owned: bool = False) -> StoreOutcome:
+        """Store one Part 10 file, as received (bytes are never rewritten).
+
+        ``sha256``: the digest when the edge computed it while receiving. ``owned``:
+        the file is a temporary the caller hands over, so it may be moved, not copied.
+        """
         size = path.stat().st_size
         if size > self.settings.max_instance_bytes:
             raise TooLarge(f"instance of {size} bytes exceeds the configured maximum")
+        if owned and ensure_part10(path):
+            sha256 = None
         ds = read_dataset(path)
-        sha256, size = file_sha256(path)
+        if sha256 is None:
+            sha256, size = file_sha256(path)
         entry = index_entry(ds, path, blob_key=sha256, sha256=sha256, size=size,
                             extra_tags=self.extra_tags)
         inst = entry.instance
@@ -141,7 +149,7 @@ class ArchiveService:
             replace = True
 
         blob_was_there = self.blobs.exists(sha256)
-        self.blobs.put_file(sha256, path)
+        self.blobs.put_file(sha256, path, move=owned, sha256=sha256)
         try:
             outcome = self.writer.insert(entry, replace=replace)
         except (IntegrityError, InstanceExists) as exc:

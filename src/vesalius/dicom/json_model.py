@@ -31,7 +31,7 @@ JsonDict = dict[str, Any]
 
 def _raw_vr(ds: Dataset, tag: int) -> tuple[str | None, int | None]:
     """VR and length of an element without forcing its value to be read."""
-    elem = ds.get_item(tag)
+    elem = ds.get_item(tag, keep_deferred=True)
     if isinstance(elem, RawDataElement):
         vr = elem.VR
         if vr is None:
@@ -112,11 +112,15 @@ def string_value(metadata: JsonDict, tag: int) -> str:
 
 
 def int_value(metadata: JsonDict, tag: int) -> int | None:
+    """Integer value for an index column; None when absent or outside 32-bit range."""
     text = string_value(metadata, tag)
     try:
-        return int(float(text)) if text else None
-    except ValueError:
+        value = int(float(text)) if text else None
+    except (ValueError, OverflowError):
         return None
+    if value is None or not -(2**31) <= value < 2**31:
+        return None
+    return value
 
 
 def make_element(vr: str, values: list[Any]) -> JsonDict:

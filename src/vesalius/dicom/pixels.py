@@ -27,6 +27,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 import pydicom
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pydicom.pixels.decoders.base import get_decoder
@@ -106,7 +107,7 @@ class PixelLayout:
     frames: tuple[tuple[FrameRange, ...], ...]
 
 
-def pixel_layout(path: Path) -> PixelLayout | None:
+def pixel_layout(path: Path, parsed: Dataset | None = None) -> PixelLayout | None:
     """Locate every frame of the Pixel Data in the Part 10 file at ``path``.
 
     Returns None when the file has no Pixel Data, Float Pixel Data or Double
@@ -116,7 +117,25 @@ def pixel_layout(path: Path) -> PixelLayout | None:
     when the frame boundaries cannot be determined reliably.
 
     Raises InvalidInput when the file is not a DICOM Part 10 file (PS3.10 §7.1).
+
+    ``parsed`` may be the data set already read from ``path`` (with deferred large
+    values); its raw Pixel Data element then gives the offsets without a second parse.
     """
+    raw = parsed.get_item(PIXEL_DATA, keep_deferred=True) if parsed is not None else None
+    if parsed is not None and isinstance(raw, RawDataElement) and raw.value_tell:
+        transfer_syntax = _transfer_syntax(parsed)
+        if transfer_syntax is None or transfer_syntax == DeflatedExplicitVRLittleEndian:
+            return None
+        size = path.stat().st_size
+        if raw.length == _UNDEFINED_LENGTH:
+            if not transfer_syntax.is_encapsulated:
+                return None
+            with path.open("rb") as fp:
+                fp.seek(raw.value_tell)
+                return _encapsulated_layout(fp, parsed, transfer_syntax, raw.value_tell, size)
+        if transfer_syntax.is_encapsulated:
+            return None
+        return _native_layout(parsed, transfer_syntax, raw.value_tell, raw.length, size)
     with path.open("rb") as fp:
         try:
             ds = pydicom.dcmread(fp, stop_before_pixels=True)

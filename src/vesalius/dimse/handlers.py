@@ -13,8 +13,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pydicom
 from pydicom.dataset import Dataset
-from pynetdicom import evt
+from pynetdicom import build_context, evt
 from pynetdicom.events import Event
 
 from vesalius.archive.index.records import StoredInstance
@@ -26,7 +27,7 @@ from vesalius.dimse import status as st
 from vesalius.dimse.commitment import commit_in_background
 from vesalius.dimse.identifiers import level_of, query_keys, response
 from vesalius.dimse.transfer import dataset_for_context, storage_contexts
-from vesalius.dimse.uids import MPPS, MWL_FIND
+from vesalius.dimse.uids import MPPS, MWL_FIND, VERIFICATION
 from vesalius.dimse.worklist import worklist_item, worklist_params
 from vesalius.network.registry import AERegistry
 from vesalius.security.policy import DimseCaller, may_dimse
@@ -52,6 +53,25 @@ def set_nodelay(event: Event) -> None:
         pass
 
 
+def discard_partial_dataset(event: Event) -> None:
+    """Remove the spool file of a C-STORE data set the peer never finished sending.
+
+    With ``STORE_RECV_CHUNKED_DATASET`` pynetdicom spools each incoming data set to a
+    temporary file and deletes it after the C-STORE handler ran; when the peer aborts
+    or drops the connection mid-transfer the handler never runs and the partial file
+    would stay in the temporary directory for good.
+    """
+    message: Any = getattr(getattr(event.assoc, "dimse", None), "message", None)
+    spool = getattr(message, "_data_set_file", None)
+    if spool is None:
+        return
+    try:
+        spool.close()
+        Path(spool.name).unlink(missing_ok=True)
+    except OSError:
+        log.warning("could not remove a partially received data set")
+
+
 class DimseHandlers:
     def __init__(self, settings: Settings, archive: ArchiveService, registry: AERegistry,
                  worklist: WorklistService) -> None:
@@ -63,6 +83,8 @@ class DimseHandlers:
     def bindings(self) -> list[tuple[Any, Any]]:
         return [
             (evt.EVT_CONN_OPEN, set_nodelay),
+            (evt.EVT_CONN_CLOSE, discard_partial_dataset),
+            (evt.EVT_ABORTED, discard_partial_dataset),
             (evt.EVT_C_ECHO, self.on_echo),
             (evt.EVT_C_STORE, self.on_store),
             (evt.EVT_C_FIND, self.on_find),
@@ -97,6 +119,13 @@ class DimseHandlers:
             return st.NOT_AUTHORIZED
         path = Path(event.dataset_path)
         try:
+            mismatch = _command_mismatch(_req(event), path)
+            if mismatch is not None:
+                log.warning("C-STORE refused: %s", mismatch)
+                rsp = Dataset()
+                rsp.Status = st.DATASET_DOES_NOT_MATCH
+                rsp.ErrorComment = mismatch
+                return rsp
             self.archive.store_file(path)
             return st.SUCCESS
         except VesaliusError as error:
@@ -197,7 +226,10 @@ class DimseHandlers:
         def capture(ev: Event) -> None:
             captured["assoc"] = ev.assoc
 
-        kwargs: dict[str, Any] = {"contexts": storage_contexts(found) or None,
+        # pynetdicom associates with the destination before it takes any status from
+        # us, so a refusal still needs a context to propose: Verification, never storage.
+        contexts = storage_contexts(found) or [build_context(VERIFICATION)]
+        kwargs: dict[str, Any] = {"contexts": contexts,
                                   "evt_handlers": [(evt.EVT_ESTABLISHED, capture),
                                                    (evt.EVT_CONN_OPEN, set_nodelay)],
                                   "max_pdu": self.settings.dicom_max_pdu}
@@ -293,6 +325,27 @@ class DimseHandlers:
         except Exception:
             log.exception("MPPS N-SET failure")
             return st.PROCESSING_FAILURE, None
+
+
+def _command_mismatch(request: Any, path: Path) -> str | None:
+    """Why the data set contradicts its C-STORE command, or None (PS3.4 §B.2.3; PS3.7 §9.1.1).
+
+    pynetdicom writes the command's UIDs into the spooled file's meta information, so
+    storing a data set that names another instance would produce a file that
+    contradicts itself.
+    """
+    try:
+        ds = pydicom.dcmread(path, stop_before_pixels=True,
+                             specific_tags=["SOPClassUID", "SOPInstanceUID"])
+    except Exception:
+        return None  # unreadable: the archive reports it with its own status
+    pairs = (("SOPInstanceUID", request.AffectedSOPInstanceUID),
+             ("SOPClassUID", request.AffectedSOPClassUID))
+    for keyword, commanded in pairs:
+        value = str(ds.get(keyword, "") or "").strip()
+        if value and commanded and value != str(commanded).strip():
+            return f"{keyword} differs from the command's Affected {keyword}"
+    return None
 
 
 def _scheduled_reference(ds: Dataset) -> tuple[str | None, str | None]:

@@ -39,7 +39,12 @@ def build_ae(settings: Settings) -> AE:
     ae.dimse_timeout = settings.dicom_timeout
     ae.network_timeout = settings.dicom_timeout
     ae.acse_timeout = 30
-    contexts = [build_context(uid, list(ALL_TRANSFER_SYNTAXES)) for uid in storage_sop_classes()]
+    # pynetdicom accepts the first of *our* syntaxes the requestor proposed: Explicit VR
+    # Little Endian comes first so a peer offering it is not downgraded to implicit VR
+    # (which turns private elements into UN for every later reader).
+    storage_syntaxes = [UNCOMPRESSED[0]] + [ts for ts in ALL_TRANSFER_SYNTAXES
+                                            if ts != UNCOMPRESSED[0]]
+    contexts = [build_context(uid, storage_syntaxes) for uid in storage_sop_classes()]
     contexts += [build_context(uid, list(UNCOMPRESSED)) for uid in uids.QUERY_RETRIEVE]
     contexts += [build_context(uid, list(UNCOMPRESSED)) for uid in uids.NORMALIZED_AND_VERIFICATION]
     ae.supported_contexts = contexts

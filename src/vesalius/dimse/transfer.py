@@ -40,8 +40,12 @@ def dataset_for_context(archive: ArchiveService, instance: StoredInstance,
         return ds
     if EXPLICIT_LE in accepted or IMPLICIT_LE in accepted:
         converted = to_explicit_vr_little_endian(ds)
-        if EXPLICIT_LE not in accepted:
+        implicit = EXPLICIT_LE not in accepted
+        if implicit:
             converted.file_meta.TransferSyntaxUID = pydicom.uid.UID(IMPLICIT_LE)
+        # pynetdicom refuses a data set whose encoding as read disagrees with its
+        # file meta transfer syntax, so the copy must claim the encoding it will get.
+        converted.set_original_encoding(implicit, True, ds.original_character_set)
         return converted
     raise NotAcceptable("the peer accepted no transfer syntax we can produce for this instance")
 

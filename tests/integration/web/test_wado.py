@@ -443,7 +443,7 @@ def test_study_and_series_rendered_show_the_middle_instance(server: RunningServe
 
 
 def test_thumbnails(server: RunningServer) -> None:
-    study, datasets, _ = study_of_three(server)
+    study, _, _ = study_of_three(server)
     big = make_instance(study_uid=study, series_uid=generate_uid(), series_number=3,
                         rows=256, columns=512)
     stow(server, to_bytes(big))

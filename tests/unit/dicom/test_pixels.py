@@ -278,3 +278,12 @@ def test_decode_frame_errors() -> None:
         decode_frame(ds, -1)
     with pytest.raises(NotAcceptable):
         decode_frame(pydicom.dcmread(_path("test-SR.dcm")), 0)
+
+
+@pytest.mark.parametrize("name", ["CT_small.dcm", "MR_small_RLE.dcm", "JPEG2000.dcm",
+                                  "emri_small.dcm", "SC_rgb_rle_2frame.dcm",
+                                  "MR_small_implicit.dcm", "MR_small_bigendian.dcm"])
+def test_layout_from_already_parsed_dataset_matches_path_parse(name: str) -> None:
+    path = Path(get_testdata_file(name))
+    parsed = pydicom.dcmread(path, defer_size=2048)
+    assert pixel_layout(path, parsed) == pixel_layout(path)

@@ -31,9 +31,12 @@ def _like(column: Any, pattern: str) -> ColumnElement[bool]:
 
 def _int(value: str) -> int:
     try:
-        return int(value)
+        number = int(value)
     except ValueError as exc:
         raise InvalidInput(f"{value[:32]!r} is not an integer") from exc
+    if not -(2**31) <= number < 2**31:
+        raise InvalidInput(f"{value[:32]!r} is outside the range of this attribute")
+    return number
 
 
 def condition(table: Any, column_name: str, kind: str, matcher: Matcher) -> Any:

@@ -23,8 +23,14 @@ class StoredBlob:
 class BlobStore(Protocol):
     """put / get / get_range / delete / exists, plus streaming reads."""
 
-    def put_file(self, key: str, source: Path) -> StoredBlob:
-        """Atomically store the file at ``source`` under ``key`` (idempotent)."""
+    def put_file(self, key: str, source: Path, *, move: bool = False,
+                 sha256: str | None = None) -> StoredBlob:
+        """Atomically store the file at ``source`` under ``key`` (idempotent).
+
+        With ``move`` the caller hands the file over: a backend may take it in
+        place of copying it (the caller must not use ``source`` afterwards).
+        ``sha256``, when the caller already knows the digest, spares a re-read.
+        """
 
     def get(self, key: str) -> bytes:
         """The whole object; :class:`~vesalius.core.errors.NotFound` if absent."""

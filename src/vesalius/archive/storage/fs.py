@@ -40,12 +40,18 @@ class FilesystemBlobStore:
             raise InvalidInput("invalid blob key")
         return self.root / key[0:2] / key[2:4] / key
 
-    def put_file(self, key: str, source: Path) -> StoredBlob:
+    def put_file(self, key: str, source: Path, *, move: bool = False,
+                 sha256: str | None = None) -> StoredBlob:
         target = self._path(key)
         if target.exists():
             sha, size = file_sha256(target)
             return StoredBlob(key, size, sha)
         target.parent.mkdir(parents=True, exist_ok=True)
+        if move and self._take(source, target):
+            if sha256 is not None:
+                return StoredBlob(key, target.stat().st_size, sha256)
+            sha, size = file_sha256(target)
+            return StoredBlob(key, size, sha)
         fd, tmp_name = tempfile.mkstemp(dir=self._tmp, prefix="put-")
         tmp = Path(tmp_name)
         digest = hashlib.sha256()
@@ -70,6 +76,24 @@ class FilesystemBlobStore:
             tmp.unlink(missing_ok=True)
             raise StorageFailure(f"could not write blob: {exc.strerror}") from exc
         return StoredBlob(key, size, digest.hexdigest())
+
+    def _take(self, source: Path, target: Path) -> bool:
+        """Make ``source`` durable and rename it into place; False when not possible."""
+        try:
+            fd = os.open(source, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(source, target)
+            dir_fd = os.open(target.parent, os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
+            return True
+        except OSError:
+            return False
 
     def get(self, key: str) -> bytes:
         try:

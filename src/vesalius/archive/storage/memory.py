@@ -16,7 +16,8 @@ class MemoryBlobStore:
         self._objects: dict[str, bytes] = {}
         self._lock = threading.Lock()
 
-    def put_file(self, key: str, source: Path) -> StoredBlob:
+    def put_file(self, key: str, source: Path, *, move: bool = False,
+                 sha256: str | None = None) -> StoredBlob:
         data = source.read_bytes()
         with self._lock:
             self._objects.setdefault(key, data)

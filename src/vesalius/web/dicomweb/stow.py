@@ -8,6 +8,7 @@ as referenced (stored) or failed with a PS3.18 failure reason.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import os
 import tempfile
@@ -51,6 +52,7 @@ class _Part:
     path: Path | None = None
     handle: Any = None
     size: int = 0
+    digest: Any = field(default_factory=hashlib.sha256)
     too_large: bool = False
 
 
@@ -94,7 +96,9 @@ def _store_part(archive: ArchiveService, part: _Part, expected_study: str | None
             raise InvalidInput(f"part has unsupported content type {content_type[:80]}")
         if part.too_large:
             raise TooLarge("instance exceeds the configured maximum size")
-        outcome.stored.append(archive.store_file(part.path, expected_study_uid=expected_study))
+        outcome.stored.append(archive.store_file(
+            part.path, expected_study_uid=expected_study, sha256=part.digest.hexdigest(),
+            owned=True))
     except VesaliusError as error:
         sop_class, sop_uid = _peek_uids(part.path) if not part.too_large else (None, None)
         reason = STUDY_UID_MISMATCH if "does not match the study" in error.message else (
@@ -197,7 +201,9 @@ async def store_instances(request: Request) -> Response:
         if part.size > limit:
             part.too_large = True
             return
-        part.handle.write(data[start:end])
+        chunk = data[start:end]
+        part.digest.update(chunk)
+        part.handle.write(chunk)
 
     def on_part_end() -> None:
         part = current.pop()
