@@ -29,6 +29,8 @@ class Settings:
     database_url: str = ""
     host: str = "127.0.0.1"
     http_port: int = 8080
+    #: HTTP worker processes; 0 means one per CPU core (at most 8).
+    http_workers: int = 0
     #: DIMSE listener; 0 disables it.
     dicom_port: int = 11112
     ae_title: str = "VESALIUS"
@@ -73,6 +75,26 @@ class Settings:
     @property
     def blob_dir(self) -> Path:
         return self.data_dir / "blobs"
+
+    @property
+    def resolved_http_workers(self) -> int:
+        if self.http_workers > 0:
+            return self.http_workers
+        return max(1, min(os.cpu_count() or 1, 8))
+
+    def as_environment(self) -> dict[str, str]:
+        """These settings as ``VESALIUS_*`` variables (to hand to worker processes)."""
+        out: dict[str, str] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, tuple):
+                text = ",".join(value)
+            elif isinstance(value, bool):
+                text = "true" if value else "false"
+            else:
+                text = str(value)
+            out[f"VESALIUS_{f.name.upper()}"] = text
+        return out
 
 
 def _coerce(name: str, raw: Any, target: Any) -> Any:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -47,7 +48,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from vesalius.web.app import create_app
 
     settings = _settings(args, host=args.host, http_port=args.http_port,
-                         dicom_port=args.dicom_port, dicom_tls_port=args.dicom_tls_port,
+                         http_workers=args.http_workers, dicom_port=args.dicom_port,
+                         dicom_tls_port=args.dicom_tls_port,
                          ae_title=args.ae_title, load_demo=True if args.demo else None)
     node = build_node(settings)
     if settings.load_demo and node.archive.reader.counts()["instances"] == 0:
@@ -62,9 +64,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"DICOM AE {settings.ae_title} on {settings.host}:{settings.dicom_port}", flush=True)
     if settings.dicom_tls_port:
         print(f"DICOM TLS on {settings.host}:{settings.dicom_tls_port}", flush=True)
+    workers = settings.resolved_http_workers
     try:
-        uvicorn.run(create_app(node.archive), host=settings.host, port=settings.http_port,
-                    log_level=settings.log_level, access_log=False)
+        if workers > 1:
+            # Python is one core per process: several HTTP workers share the index and
+            # blob store (SQLite WAL or PostgreSQL); DIMSE stays in this process.
+            os.environ.update(settings.as_environment())
+            uvicorn.run("vesalius.web.app:app_from_environment", factory=True,
+                        workers=workers, host=settings.host, port=settings.http_port,
+                        log_level=settings.log_level, access_log=False)
+        else:
+            uvicorn.run(create_app(node.archive), host=settings.host,
+                        port=settings.http_port, log_level=settings.log_level,
+                        access_log=False)
     finally:
         dicom.stop()
     return 0
@@ -181,6 +193,8 @@ def build_parser() -> argparse.ArgumentParser:
     _common(serve)
     serve.add_argument("--host", help="bind address (default 127.0.0.1)")
     serve.add_argument("--http-port", type=int, help="HTTP port (default 8080)")
+    serve.add_argument("--http-workers", type=int,
+                       help="HTTP worker processes (default: one per CPU core)")
     serve.add_argument("--dicom-port", type=int, help="DIMSE port (default 11112; 0 = off)")
     serve.add_argument("--dicom-tls-port", type=int, help="DICOM TLS port (default off)")
     serve.add_argument("--ae-title", help="our AE title (default VESALIUS)")

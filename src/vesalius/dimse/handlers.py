@@ -344,7 +344,7 @@ def _command_mismatch(request: Any, path: Path) -> str | None:
     for keyword, commanded in pairs:
         value = str(ds.get(keyword, "") or "").strip()
         if value and commanded and value != str(commanded).strip():
-            return f"{keyword} differs from the command's Affected {keyword}"
+            return f"data set {keyword} differs from the C-STORE command"
     return None
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from pydicom.dataset import Dataset
-from pynetdicom import AE, build_context, build_role, evt
+from pynetdicom import AE, StoragePresentationContexts, build_context, build_role, evt
 from pynetdicom.association import Association
 
 from vesalius.archive.service import ArchiveService
@@ -19,7 +19,7 @@ from vesalius.core.errors import InvalidInput, NotFound, VesaliusError
 from vesalius.dicom.attributes import Level
 from vesalius.dimse import uids
 from vesalius.dimse.handlers import set_nodelay
-from vesalius.dimse.server import configure_pynetdicom, storage_sop_classes
+from vesalius.dimse.server import configure_pynetdicom
 from vesalius.dimse.transfer import dataset_for_context, storage_contexts
 from vesalius.network.registry import AERegistry, RemoteAE
 
@@ -135,7 +135,8 @@ def find_studies(settings: Settings, registry: AERegistry, title: str,
     query = Dataset()
     query.QueryRetrieveLevel = "STUDY"
     for keyword in ("PatientID", "StudyInstanceUID", "StudyDate", "ModalitiesInStudy",
-                    "PatientName", "AccessionNumber", "StudyDescription"):
+                    "PatientName", "AccessionNumber", "StudyDescription",
+                    "SOPClassesInStudy"):
         setattr(query, keyword, params.get(keyword, ""))
     results: list[Dataset] = []
     try:
@@ -163,8 +164,11 @@ def retrieve(settings: Settings, registry: AERegistry, archive: ArchiveService, 
             continue
         if progress:
             progress(study_uid)
-        part = (_retrieve_get if method == "get" else _retrieve_move)(
-            settings, registry, archive, title, study_uid)
+        if method == "get":
+            part = _retrieve_get(settings, registry, archive, title, study_uid,
+                                 _sop_classes(study))
+        else:
+            part = _retrieve_move(settings, registry, archive, title, study_uid)
         report.completed += part.completed
         report.failed += part.failed
         report.warnings += part.warnings
@@ -192,8 +196,27 @@ def _count(report: TransferReport, status: Dataset | None) -> None:
         report.failures.append(f"retrieve ended with status 0x{code:04X}")
 
 
+def _sop_classes(study: Dataset) -> list[str]:
+    """SOP Classes in Study (0008,0062) when the peer returned it (an optional key)."""
+    value = study.get("SOPClassesInStudy")
+    if not value:
+        return []
+    items = [value] if isinstance(value, str) else list(value)
+    return sorted({str(uid).strip() for uid in items if str(uid).strip()})
+
+
+def _get_storage_classes(known: list[str]) -> list[str]:
+    """Storage SOP classes to offer as C-GET SCP: the study's own when the peer told us,
+    else pynetdicom's 120 most common ones (images, SR, KOS, PR, ECG) — never an
+    arbitrary cut of the full list, which would leave out SR and waveforms."""
+    if known and len(known) <= 127:
+        return known
+    return [str(cx.abstract_syntax) for cx in StoragePresentationContexts][:127]
+
+
 def _retrieve_get(settings: Settings, registry: AERegistry, archive: ArchiveService,
-                  title: str, study_uid: str) -> TransferReport:
+                  title: str, study_uid: str, sop_classes: list[str] | None = None
+                  ) -> TransferReport:
     report = TransferReport()
 
     def on_store(event: Any) -> int:
@@ -210,10 +233,10 @@ def _retrieve_get(settings: Settings, registry: AERegistry, archive: ArchiveServ
                 report.failures.append(error.message)
                 return 0xA900
 
-    classes = storage_sop_classes()[:120]
+    classes = _get_storage_classes(sop_classes or [])
     contexts = [build_context(uids.STUDY_ROOT_GET)] + [
-        build_context(c, ["1.2.840.10008.1.2.1", "1.2.840.10008.1.2"]) for c in classes[:127]]
-    roles = [build_role(c, scp_role=True) for c in classes[:127]]
+        build_context(c, ["1.2.840.10008.1.2.1", "1.2.840.10008.1.2"]) for c in classes]
+    roles = [build_role(c, scp_role=True) for c in classes]
     assoc = _associate(settings, _remote(registry, title), contexts[:128], ext_neg=roles,
                        handlers=[(evt.EVT_C_STORE, on_store)])
     try:

@@ -8,7 +8,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
 from vesalius import __version__
+from vesalius.archive.factory import build_archive
 from vesalius.archive.service import ArchiveService
+from vesalius.config import load_settings
 from vesalius.web.dicomweb.app import routes as dicomweb_routes
 from vesalius.web.wado_uri import wado_uri
 
@@ -17,6 +19,12 @@ async def healthz(request: Request) -> Response:
     archive: ArchiveService = request.app.state.archive
     return JSONResponse({"status": "ok", "version": __version__,
                          "ae_title": archive.settings.ae_title})
+
+
+def app_from_environment() -> Starlette:
+    """ASGI app factory for HTTP worker processes: settings come from ``VESALIUS_*``."""
+    settings = load_settings()
+    return create_app(build_archive(settings))
 
 
 def create_app(archive: ArchiveService) -> Starlette:

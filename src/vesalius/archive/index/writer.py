@@ -20,6 +20,7 @@ from vesalius.archive.index.schema import (
     series,
     studies,
 )
+from vesalius.archive.index.write_lock import WriteLock
 from vesalius.core.errors import Conflict, NotFound
 from vesalius.dicom.matching import fuzzy_key, normalize_name
 
@@ -44,6 +45,7 @@ class IndexWriter:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._dialect = engine.dialect.name
+        self._write_lock = WriteLock(engine)
 
     def _insert_ignore(self, conn: Connection, table: Any, values: dict[str, Any]) -> bool:
         """INSERT … ON CONFLICT DO NOTHING; True when a row was inserted."""
@@ -63,7 +65,7 @@ class IndexWriter:
         Raises :class:`Conflict` when the study is already filed under another
         patient: identity changes go through reconciliation, never by accident.
         """
-        with self.engine.begin() as conn:
+        with self._write_lock(), self.engine.begin() as conn:
             p, s, se, i = entry.patient, entry.study, entry.series, entry.instance
             replaced_key: str | None = None
             existing = conn.execute(
@@ -234,7 +236,7 @@ class IndexWriter:
         The caller deletes those blobs after this transaction commits, so a crash
         in between leaves only unreferenced blobs, which the sweep collects.
         """
-        with self.engine.begin() as conn:
+        with self._write_lock(), self.engine.begin() as conn:
             query = (select(instances.c.pk, instances.c.blob_key, instances.c.sop_uid)
                      .join(series, series.c.pk == instances.c.series_pk)
                      .join(studies, studies.c.pk == series.c.study_pk)
