@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, select, update
+from sqlalchemy import and_, bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
@@ -23,6 +23,28 @@ from vesalius.archive.index.schema import (
 from vesalius.archive.index.write_lock import WriteLock
 from vesalius.core.errors import Conflict, NotFound
 from vesalius.dicom.matching import fuzzy_key, normalize_name
+
+# Statements of the per-instance hot path, built once: constructing Core statements
+# costs several times more than executing a cached one.
+_SELECT_INSTANCE = select(instances.c.pk, instances.c.blob_key, instances.c.sha256,
+                          instances.c.size, instances.c.series_pk).where(
+    instances.c.sop_uid == bindparam("b_sop_uid"))
+_SELECT_PATIENT = select(patients.c.pk).where(and_(
+    patients.c.patient_id == bindparam("b_patient_id"),
+    patients.c.issuer == bindparam("b_issuer")))
+_SELECT_STUDY = select(studies.c.pk, studies.c.patient_pk, studies.c.modalities,
+                       studies.c.sop_classes).where(studies.c.study_uid == bindparam("b_study"))
+_SELECT_STUDY_LOCKED = _SELECT_STUDY.with_for_update()
+_SELECT_SERIES = select(series.c.pk, series.c.study_pk).where(
+    series.c.series_uid == bindparam("b_series"))
+_INSERT_INSTANCE = insert(instances).returning(instances.c.pk)
+_BUMP_SERIES = update(series).where(series.c.pk == bindparam("b_pk")).values(
+    num_instances=series.c.num_instances + 1)
+_BUMP_STUDY = update(studies).where(studies.c.pk == bindparam("b_pk")).values(
+    num_instances=studies.c.num_instances + 1,
+    num_series=studies.c.num_series + bindparam("b_new_series"),
+    modalities=bindparam("b_modalities"), sop_classes=bindparam("b_sop_classes"),
+    updated_at=bindparam("b_now"))
 
 
 class InstanceExists(Conflict):
@@ -68,11 +90,7 @@ class IndexWriter:
         with self._write_lock(), self.engine.begin() as conn:
             p, s, se, i = entry.patient, entry.study, entry.series, entry.instance
             replaced_key: str | None = None
-            existing = conn.execute(
-                select(instances.c.pk, instances.c.blob_key, instances.c.sha256,
-                       instances.c.size, instances.c.series_pk)
-                .where(instances.c.sop_uid == i.sop_uid)
-            ).first()
+            existing = conn.execute(_SELECT_INSTANCE, {"b_sop_uid": i.sop_uid}).first()
             if existing is not None:
                 if not replace:
                     raise InstanceExists("instance already stored")
@@ -87,9 +105,8 @@ class IndexWriter:
 
             # Look before inserting: most instances join an existing study and series,
             # so the common path is three indexed SELECTs, not three upserts.
-            patient_key = and_(patients.c.patient_id == p.patient_id,
-                               patients.c.issuer == p.issuer)
-            patient_pk = conn.execute(select(patients.c.pk).where(patient_key)).scalar()
+            patient_key = {"b_patient_id": p.patient_id, "b_issuer": p.issuer}
+            patient_pk = conn.execute(_SELECT_PATIENT, patient_key).scalar()
             new_patient = False
             if patient_pk is None:
                 new_patient = self._insert_ignore(conn, patients, {
@@ -99,13 +116,12 @@ class IndexWriter:
                     "patient_name_fuzzy": fuzzy_key(p.patient_name),
                     "birth_date": p.birth_date, "sex": p.sex, "attrs": p.attrs,
                 })
-                patient_pk = conn.execute(select(patients.c.pk).where(patient_key)).scalar_one()
+                patient_pk = conn.execute(_SELECT_PATIENT, patient_key).scalar_one()
 
-            study_query = select(studies.c.pk, studies.c.patient_pk, studies.c.modalities,
-                                 studies.c.sop_classes).where(studies.c.study_uid == s.study_uid)
-            if self._dialect == "postgresql":
-                study_query = study_query.with_for_update()
-            study_row = conn.execute(study_query).first()
+            study_query = (_SELECT_STUDY_LOCKED if self._dialect == "postgresql"
+                           else _SELECT_STUDY)
+            study_key = {"b_study": s.study_uid}
+            study_row = conn.execute(study_query, study_key).first()
             new_study = False
             if study_row is None:
                 new_study = self._insert_ignore(conn, studies, {
@@ -118,15 +134,14 @@ class IndexWriter:
                     "study_id": s.study_id, "study_description": s.study_description,
                     "attrs": s.attrs, "updated_at": _now(),
                 })
-                study_row = conn.execute(study_query).one()
+                study_row = conn.execute(study_query, study_key).one()
             if study_row.patient_pk != patient_pk:
                 raise Conflict(
                     "study is already filed under a different patient identity "
                     "(PatientID/IssuerOfPatientID); reconcile the patient first")
 
-            series_query = select(series.c.pk, series.c.study_pk).where(
-                series.c.series_uid == se.series_uid)
-            series_row = conn.execute(series_query).first()
+            series_key = {"b_series": se.series_uid}
+            series_row = conn.execute(_SELECT_SERIES, series_key).first()
             new_series = False
             if series_row is None:
                 new_series = self._insert_ignore(conn, series, {
@@ -136,28 +151,26 @@ class IndexWriter:
                     "pps_start_date": se.pps_start_date, "pps_start_time": se.pps_start_time,
                     "body_part": se.body_part, "attrs": se.attrs,
                 })
-                series_row = conn.execute(series_query).one()
+                series_row = conn.execute(_SELECT_SERIES, series_key).one()
             if series_row.study_pk != study_row.pk:
                 raise Conflict("series already belongs to a different study")
 
-            instance_pk = conn.execute(insert(instances).values(
+            instance_pk = conn.execute(_INSERT_INSTANCE, dict(
                 series_pk=series_row.pk, sop_uid=i.sop_uid, sop_class_uid=i.sop_class_uid,
                 instance_number=i.instance_number, transfer_syntax_uid=i.transfer_syntax_uid,
                 rows=i.rows, columns=i.columns, bits_allocated=i.bits_allocated,
                 number_of_frames=i.number_of_frames, blob_key=i.blob_key, sha256=i.sha256,
                 size=i.size, metadata_json=i.metadata_json, pixel_layout=i.pixel_layout,
                 stored_at=_now(),
-            ).returning(instances.c.pk)).scalar_one()
+            )).scalar_one()
 
-            conn.execute(update(series).where(series.c.pk == series_row.pk)
-                         .values(num_instances=series.c.num_instances + 1))
-            conn.execute(update(studies).where(studies.c.pk == study_row.pk).values(
-                num_instances=studies.c.num_instances + 1,
-                num_series=studies.c.num_series + (1 if new_series else 0),
-                modalities=_multi_add(study_row.modalities, se.modality),
-                sop_classes=_multi_add(study_row.sop_classes, i.sop_class_uid),
-                updated_at=_now(),
-            ))
+            conn.execute(_BUMP_SERIES, {"b_pk": series_row.pk})
+            conn.execute(_BUMP_STUDY, {
+                "b_pk": study_row.pk, "b_new_series": 1 if new_series else 0,
+                "b_modalities": _multi_add(study_row.modalities, se.modality),
+                "b_sop_classes": _multi_add(study_row.sop_classes, i.sop_class_uid),
+                "b_now": _now(),
+            })
 
             owners = {"PATIENT": patient_pk, "STUDY": study_row.pk,
                       "SERIES": series_row.pk, "IMAGE": instance_pk}
