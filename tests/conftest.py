@@ -72,10 +72,14 @@ def postgres_url() -> Iterator[str]:
 
 
 def _reset_postgres(url: str) -> None:
+    """Drop every table Vesalius creates, so no state leaks between tests."""
     from vesalius.archive.index.schema import metadata
+    from vesalius.network.registry import metadata as registry_metadata
+    from vesalius.worklist.service import metadata as worklist_metadata
 
     engine = create_engine(url)
-    metadata.drop_all(engine)
+    for tables in (metadata, registry_metadata, worklist_metadata):
+        tables.drop_all(engine)
     engine.dispose()
 
 

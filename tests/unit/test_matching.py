@@ -46,3 +46,10 @@ def test_rejected(value: str) -> None:
 
 def test_like_escaping() -> None:
     assert wildcard_to_like("50%_a*?!") == "50!%!_a%_!!"
+
+
+@pytest.mark.parametrize(("value", "vr"), [("2024-13-45--x", "DA"), ("2024-20250101", "DA"),
+                                           ("10:00-2x", "TM"), ("abc-", "DT")])
+def test_malformed_range_ends_are_rejected(value: str, vr: str) -> None:
+    with pytest.raises(InvalidInput):
+        parse_matcher(value, vr)

@@ -8,12 +8,20 @@ archive index turns matchers into SQL; nothing here knows about storage.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import dataclass
 
 from vesalius.core.errors import InvalidInput
 
 RANGE_VRS = frozenset({"DA", "TM", "DT"})
+
+# Syntax of range ends (PS3.5 Table 6.2-1 for DA, TM and DT values).
+_RANGE_END = {
+    "DA": re.compile(r"^\d{8}$"),
+    "TM": re.compile(r"^\d{2}(\d{2}(\d{2}(\.\d{1,6})?)?)?$"),
+    "DT": re.compile(r"^\d{4}(\d{2}){0,5}(\.\d{1,6})?([+-]\d{4})?$"),
+}
 
 
 @dataclass(frozen=True)
@@ -109,7 +117,11 @@ def parse_matcher(value: str, vr: str, *, fuzzy: bool = False) -> Matcher:
         norm = normalize_time if vr == "TM" else (lambda v: v.strip())
         if not low.strip() and not high.strip():
             raise InvalidInput("a range needs at least one end")
-        return Range(norm(low) or None, norm(high) or None)
+        ends = (norm(low) or None, norm(high) or None)
+        for end in ends:
+            if end is not None and not _RANGE_END[vr].match(end):
+                raise InvalidInput(f"{end[:32]!r} is not a valid {vr} value for a range")
+        return Range(*ends)
     if vr == "UI":
         parts = tuple(p for p in value.replace("\\", ",").split(",") if p)
         if any(_has_wildcard(p) for p in parts):

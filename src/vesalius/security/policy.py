@@ -25,9 +25,11 @@ def may_dimse(caller: DimseCaller, action: str, unknown_permissions: Collection[
     """Whether ``caller`` may perform ``action`` (echo, store, find, move, get, commit, mwl).
 
     Echo is always allowed (it discloses nothing). Storage commitment follows the
-    store permission; worklist queries and MPPS follow find and store respectively.
+    store permission. Worklist queries and MPPS follow find: MPPS changes the
+    worklist, so only a modality trusted to read it may report on it (unknown
+    callers, who may store by default, may not complete scheduled steps).
     """
-    needed = {"echo": None, "commit": "store", "mwl": "find", "mpps": "store"}.get(action, action)
+    needed = {"echo": None, "commit": "store", "mwl": "find", "mpps": "find"}.get(action, action)
     if needed is None:
         return True
     granted = (caller.registered_permissions if caller.registered_permissions is not None
