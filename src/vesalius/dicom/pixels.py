@@ -123,7 +123,7 @@ def pixel_layout(path: Path, parsed: Dataset | None = None) -> PixelLayout | Non
     """
     raw = parsed.get_item(PIXEL_DATA, keep_deferred=True) if parsed is not None else None
     if parsed is not None and isinstance(raw, RawDataElement) and raw.value_tell:
-        transfer_syntax = _transfer_syntax(parsed)
+        transfer_syntax = transfer_syntax_of(parsed)
         if transfer_syntax is None or transfer_syntax == DeflatedExplicitVRLittleEndian:
             return None
         size = path.stat().st_size
@@ -141,7 +141,7 @@ def pixel_layout(path: Path, parsed: Dataset | None = None) -> PixelLayout | Non
             ds = pydicom.dcmread(fp, stop_before_pixels=True)
         except (InvalidDicomError, EOFError, OSError, ValueError, struct.error) as exc:
             raise InvalidInput(f"not a readable DICOM file: {exc}") from exc
-        transfer_syntax = _transfer_syntax(ds)
+        transfer_syntax = transfer_syntax_of(ds)
         if transfer_syntax is None or transfer_syntax == DeflatedExplicitVRLittleEndian:
             return None
         # ``stop_before_pixels`` rewinds to the first byte of the Pixel Data
@@ -208,7 +208,7 @@ def decode_frame(ds: Dataset, index: int) -> bytes:
         raise NotFound(
             f"frame {index + 1} does not exist: the instance has {number_of_frames} frame(s)"
         )
-    transfer_syntax = _transfer_syntax(ds) or ExplicitVRLittleEndian
+    transfer_syntax = transfer_syntax_of(ds) or ExplicitVRLittleEndian
     bits_allocated = int(ds.get("BitsAllocated", 8) or 8)
     if not transfer_syntax.is_encapsulated and transfer_syntax.is_little_endian:
         stored = _stored_native_frame(ds, index, number_of_frames, bits_allocated)
@@ -225,7 +225,7 @@ def decode_array(ds: Dataset, index: int) -> np.ndarray[Any, Any]:
 
     Raises NotAcceptable when no installed decoder can decode it.
     """
-    transfer_syntax = _transfer_syntax(ds) or ExplicitVRLittleEndian
+    transfer_syntax = transfer_syntax_of(ds) or ExplicitVRLittleEndian
     try:
         decoder = get_decoder(transfer_syntax)
     except NotImplementedError as exc:
@@ -281,7 +281,7 @@ def _number_of_frames(ds: Dataset) -> int:
         return 1
 
 
-def _transfer_syntax(ds: Dataset) -> UID | None:
+def transfer_syntax_of(ds: Dataset) -> UID | None:
     """The data set's transfer syntax: from the File Meta (PS3.10 §7.1), else as read."""
     meta = getattr(ds, "file_meta", None)
     uid = meta.get("TransferSyntaxUID") if meta is not None else None

@@ -28,10 +28,10 @@ from pydicom.uid import (
     UID,
     ExplicitVRBigEndian,
     ExplicitVRLittleEndian,
-    ImplicitVRLittleEndian,
 )
 
 from vesalius.core.errors import InvalidInput, NotAcceptable
+from vesalius.dicom.pixels import transfer_syntax_of
 
 __all__ = [
     "DEFAULT_TRANSFER_SYNTAX_BY_MEDIA_TYPE",
@@ -178,16 +178,7 @@ def dataset_to_bytes(ds: Dataset) -> bytes:
 
 
 def _transfer_syntax(ds: Dataset) -> UID:
-    meta = getattr(ds, "file_meta", None)
-    uid = meta.get("TransferSyntaxUID") if meta is not None else None
-    if uid:
-        return UID(str(uid))
-    encoding = getattr(ds, "original_encoding", (None, None))
-    if encoding == (True, True):
-        return ImplicitVRLittleEndian
-    if encoding == (False, False):
-        return ExplicitVRBigEndian
-    return ExplicitVRLittleEndian
+    return transfer_syntax_of(ds) or ExplicitVRLittleEndian
 
 
 def _big_to_little_endian(ds: Dataset) -> None:

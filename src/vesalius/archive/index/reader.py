@@ -144,19 +144,12 @@ class IndexReader:
     def instances_in(self, study_uid: str, series_uid: str | None = None,
                      sop_uid: str | None = None) -> list[StoredInstance]:
         """Stored instances of a study/series/instance, in series and instance order."""
-        query = (select(instances.c.sop_uid, instances.c.sop_class_uid,
-                        instances.c.transfer_syntax_uid, instances.c.blob_key, instances.c.sha256,
-                        instances.c.size, instances.c.number_of_frames, instances.c.pixel_layout,
-                        series.c.series_uid, studies.c.study_uid)
-                 .select_from(instances.join(series, series.c.pk == instances.c.series_pk)
-                              .join(studies, studies.c.pk == series.c.study_pk))
-                 .where(studies.c.study_uid == study_uid))
-        if series_uid is not None:
-            query = query.where(series.c.series_uid == series_uid)
-        if sop_uid is not None:
-            query = query.where(instances.c.sop_uid == sop_uid)
-        query = query.order_by(series.c.series_number, series.c.pk, instances.c.instance_number,
-                               instances.c.pk)
+        query = _scoped(select(instances.c.sop_uid, instances.c.sop_class_uid,
+                               instances.c.transfer_syntax_uid, instances.c.blob_key,
+                               instances.c.sha256, instances.c.size,
+                               instances.c.number_of_frames, instances.c.pixel_layout,
+                               series.c.series_uid, studies.c.study_uid),
+                        study_uid, series_uid, sop_uid)
         with self.engine.connect() as conn:
             rows = conn.execute(query).all()
         return [StoredInstance(r.study_uid, r.series_uid, r.sop_uid, r.sop_class_uid,
@@ -166,16 +159,7 @@ class IndexReader:
     def metadata_texts(self, study_uid: str, series_uid: str | None = None,
                        sop_uid: str | None = None) -> Iterator[str]:
         """Pre-serialized instance metadata, one JSON object text per instance."""
-        query = (select(instances.c.metadata_json)
-                 .select_from(instances.join(series, series.c.pk == instances.c.series_pk)
-                              .join(studies, studies.c.pk == series.c.study_pk))
-                 .where(studies.c.study_uid == study_uid))
-        if series_uid is not None:
-            query = query.where(series.c.series_uid == series_uid)
-        if sop_uid is not None:
-            query = query.where(instances.c.sop_uid == sop_uid)
-        query = query.order_by(series.c.series_number, series.c.pk, instances.c.instance_number,
-                               instances.c.pk)
+        query = _scoped(select(instances.c.metadata_json), study_uid, series_uid, sop_uid)
         with self.engine.connect() as conn:
             texts = [t for (t,) in conn.execute(query)]
         if not texts:
@@ -208,6 +192,20 @@ class IndexReader:
             return {name: conn.execute(select(func.count()).select_from(table)).scalar_one()
                     for name, table in (("patients", patients), ("studies", studies),
                                         ("series", series), ("instances", instances))}
+
+
+def _scoped(query: Select[Any], study_uid: str, series_uid: str | None,
+            sop_uid: str | None) -> Select[Any]:
+    """Restrict an instance query to a study/series/instance, in display order."""
+    query = (query.select_from(instances.join(series, series.c.pk == instances.c.series_pk)
+                               .join(studies, studies.c.pk == series.c.study_pk))
+             .where(studies.c.study_uid == study_uid))
+    if series_uid is not None:
+        query = query.where(series.c.series_uid == series_uid)
+    if sop_uid is not None:
+        query = query.where(instances.c.sop_uid == sop_uid)
+    return query.order_by(series.c.series_number, series.c.pk, instances.c.instance_number,
+                          instances.c.pk)
 
 
 def attrs_of(row: Row[Any], column: str) -> dict[str, Any]:

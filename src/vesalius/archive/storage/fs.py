@@ -26,6 +26,15 @@ def file_sha256(path: Path) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
+def _fsync(path: Path) -> None:
+    """Flush a file's (or a directory's entries') data to stable storage."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 class FilesystemBlobStore:
     """Objects live at ``root/k0k1/k2k3/key``; the key alphabet excludes separators."""
 
@@ -67,11 +76,7 @@ class FilesystemBlobStore:
                 out.flush()
                 os.fsync(out.fileno())
             os.replace(tmp, target)
-            dir_fd = os.open(target.parent, os.O_RDONLY)
-            try:
-                os.fsync(dir_fd)
-            finally:
-                os.close(dir_fd)
+            _fsync(target.parent)
         except OSError as exc:
             tmp.unlink(missing_ok=True)
             raise StorageFailure(f"could not write blob: {exc.strerror}") from exc
@@ -80,17 +85,9 @@ class FilesystemBlobStore:
     def _take(self, source: Path, target: Path) -> bool:
         """Make ``source`` durable and rename it into place; False when not possible."""
         try:
-            fd = os.open(source, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            _fsync(source)
             os.replace(source, target)
-            dir_fd = os.open(target.parent, os.O_RDONLY)
-            try:
-                os.fsync(dir_fd)
-            finally:
-                os.close(dir_fd)
+            _fsync(target.parent)
             return True
         except OSError:
             return False
