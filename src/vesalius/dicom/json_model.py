@@ -57,6 +57,38 @@ def element_json(elem: DataElement) -> JsonDict:
     return elem.to_json_dict(bulk_data_element_handler=None, bulk_data_threshold=1 << 62)
 
 
+#: Converted elements by their encoded form. Most elements of an instance repeat
+#: byte for byte across its series (patient, study, series, equipment, geometry
+#: modules), and the same bytes in the same character set always give the same JSON.
+_ELEMENT_CACHE: dict[tuple[Any, ...], JsonDict | None] = {}
+_ELEMENT_CACHE_LIMIT = 50_000
+_UNREPRESENTABLE = None
+_MISSING = object()
+
+
+def _cached_element_json(ds: Dataset, tag: int, charset: str) -> JsonDict | None:
+    """``element_json`` of ``ds[tag]``, memoized on the element's raw encoding."""
+    raw = ds.get_item(tag, keep_deferred=True)
+    cacheable = (isinstance(raw, RawDataElement) and isinstance(raw.value, bytes)
+                 and (raw.VR is not None or not tag >> 16 & 1))
+    key: tuple[Any, ...] | None = None
+    if cacheable:
+        assert isinstance(raw, RawDataElement)
+        key = (tag, raw.VR, raw.is_implicit_VR, raw.is_little_endian, charset, raw.value)
+        cached = _ELEMENT_CACHE.get(key, _MISSING)
+        if cached is not _MISSING:
+            return cached
+    try:
+        result: JsonDict | None = element_json(ds[tag])
+    except Exception:  # tolerant reading: skip values that cannot be represented
+        result = _UNREPRESENTABLE
+    if key is not None:
+        if len(_ELEMENT_CACHE) >= _ELEMENT_CACHE_LIMIT:
+            _ELEMENT_CACHE.clear()
+        _ELEMENT_CACHE[key] = result
+    return result
+
+
 def dataset_metadata(ds: Dataset, study_uid: str, series_uid: str, sop_uid: str) -> JsonDict:
     """Instance metadata in the DICOM JSON model with BulkDataURIs for large binaries.
 
@@ -67,6 +99,8 @@ def dataset_metadata(ds: Dataset, study_uid: str, series_uid: str, sop_uid: str)
     are left out rather than failing the whole instance.
     """
     base = f"{BULK_BASE_MARKER}{instance_path(study_uid, series_uid, sop_uid)}"
+    charset_raw = ds.get_item(0x00080005, keep_deferred=True)
+    charset = repr(getattr(charset_raw, "value", None))
     out: JsonDict = {}
     for tag in list(ds.keys()):  # keys() does not read deferred values
         tag_int = int(tag)
@@ -80,10 +114,9 @@ def dataset_metadata(ds: Dataset, study_uid: str, series_uid: str, sop_uid: str)
                 vr_out = "OB"
             out[key] = {"vr": vr_out, "BulkDataURI": f"{base}/bulkdata/{key}"}
             continue
-        try:
-            out[key] = element_json(ds[tag_int])
-        except Exception:  # tolerant reading: skip values that cannot be represented
-            continue
+        converted = _cached_element_json(ds, tag_int, charset)
+        if converted is not None:
+            out[key] = converted
     transfer_syntax = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
     if transfer_syntax:
         out["00083002"] = {"vr": "UI", "Value": [str(transfer_syntax)]}
