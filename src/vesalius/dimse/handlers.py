@@ -126,7 +126,9 @@ class DimseHandlers:
                 rsp.Status = st.DATASET_DOES_NOT_MATCH
                 rsp.ErrorComment = mismatch
                 return rsp
-            self.archive.store_file(path)
+            # pynetdicom's spool file is ours to keep: move it into the blob store
+            # rather than copy it (pynetdicom tolerates it being gone afterwards).
+            self.archive.store_file(path, owned=True)
             return st.SUCCESS
         except VesaliusError as error:
             rsp = Dataset()
