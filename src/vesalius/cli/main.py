@@ -46,6 +46,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from vesalius.dimse.handlers import DimseHandlers
     from vesalius.dimse.server import DicomServer
     from vesalius.web.app import create_app
+    from vesalius.web.protocol import NoDelayH11Protocol
 
     settings = _settings(args, host=args.host, http_port=args.http_port,
                          http_workers=args.http_workers, dicom_port=args.dicom_port,
@@ -72,11 +73,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
             os.environ.update(settings.as_environment())
             uvicorn.run("vesalius.web.app:app_from_environment", factory=True,
                         workers=workers, host=settings.host, port=settings.http_port,
-                        log_level=settings.log_level, access_log=False)
+                        log_level=settings.log_level, access_log=False,
+                        http=NoDelayH11Protocol)
         else:
             uvicorn.run(create_app(node.archive), host=settings.host,
                         port=settings.http_port, log_level=settings.log_level,
-                        access_log=False)
+                        access_log=False, http=NoDelayH11Protocol)
     finally:
         dicom.stop()
     return 0

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 from typing import Any
 
 from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, _config, build_context
+from pynetdicom.presentation import PresentationContext
 from pynetdicom.sop_class import _STORAGE_CLASSES
 
 from vesalius.config import Settings
@@ -46,7 +48,8 @@ def build_ae(settings: Settings) -> AE:
                                             if ts != UNCOMPRESSED[0]]
     contexts = [build_context(uid, storage_syntaxes) for uid in storage_sop_classes()]
     contexts += [build_context(uid, list(UNCOMPRESSED)) for uid in uids.QUERY_RETRIEVE]
-    contexts += [build_context(uid, list(UNCOMPRESSED)) for uid in uids.NORMALIZED_AND_VERIFICATION]
+    contexts += [build_context(uid, list(UNCOMPRESSED))
+                 for uid in uids.NORMALIZED_AND_VERIFICATION]
     ae.supported_contexts = contexts
     # C-GET sends C-STORE sub-operations back over the same association: the
     # storage contexts must accept the SCU/SCP role negotiation from the caller.
@@ -55,6 +58,31 @@ def build_ae(settings: Settings) -> AE:
             cx.scu_role = True
             cx.scp_role = True
     return ae
+
+
+class _SharedContext(PresentationContext):
+    """A supported context that is cheap to deep-copy.
+
+    pynetdicom deep-copies every supported context for every incoming association;
+    with all storage classes times every transfer syntax that took ~150 ms per
+    association. Syntax UIDs are immutable strings, so copying the lists suffices.
+    """
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> _SharedContext:
+        clone = copy.copy(self)
+        clone.__dict__ = {k: list(v) if isinstance(v, list) else v
+                          for k, v in self.__dict__.items()}
+        return clone
+
+
+def listener_contexts(ae: AE) -> list[PresentationContext]:
+    """The AE's supported contexts as :class:`_SharedContext` objects for the server."""
+    out: list[PresentationContext] = []
+    for cx in ae.supported_contexts:
+        shared = _SharedContext()
+        shared.__dict__.update(copy.deepcopy(cx.__dict__))
+        out.append(shared)
+    return out
 
 
 class DicomServer:
@@ -70,14 +98,16 @@ class DicomServer:
         configure_pynetdicom()
         self.ae = build_ae(self.settings)
         bindings: Any = self.handlers.bindings()
+        contexts = listener_contexts(self.ae)
         if self.settings.dicom_port:
             self.servers.append(self.ae.start_server(
                 (self.settings.host, self.settings.dicom_port), block=False,
-                evt_handlers=bindings))
+                evt_handlers=bindings, contexts=contexts))
         if self.settings.dicom_tls_port:
             self.servers.append(self.ae.start_server(
                 (self.settings.host, self.settings.dicom_tls_port), block=False,
-                evt_handlers=bindings, ssl_context=server_context(self.settings)))
+                evt_handlers=bindings, ssl_context=server_context(self.settings),
+                contexts=contexts))
 
     def stop(self) -> None:
         for server in self.servers:
