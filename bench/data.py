@@ -295,3 +295,63 @@ def verify_instance(raw: bytes) -> str:
     """The SOP Instance UID of a retrieved part (raises if it is not DICOM)."""
     ds = pydicom.dcmread(io.BytesIO(raw), stop_before_pixels=True)
     return str(ds.SOPInstanceUID)
+
+
+def split_multipart(body: bytes) -> list[bytes]:
+    """The DICOM parts of a body written by :func:`multipart_body`."""
+    delimiter = f"--{BOUNDARY}".encode()
+    parts: list[bytes] = []
+    for chunk in body.split(delimiter)[1:]:
+        if chunk.startswith(b"--"):
+            break
+        parts.append(chunk.split(b"\r\n\r\n", 1)[1][:-2])
+    return parts
+
+
+@dataclass(frozen=True)
+class DimseSeries:
+    """A CT series held in memory as pydicom Datasets, for the DIMSE measurements."""
+
+    study_uid: str
+    series_uid: str
+    patient_id: str
+    datasets: tuple[Dataset, ...]
+    nbytes: int
+    """Sum of the encoded instance sizes (as cached, with preamble and file meta)."""
+
+
+def dimse_series(ct_batches: list[Batch], count: int) -> list[DimseSeries]:
+    """``count`` copies of the cached CT series with new patient, study, series and SOP UIDs.
+
+    They come from the same demo-generator slices as the STOW data, read once into
+    memory, so neither file reading nor encoding on disk is measured; the new UIDs
+    keep them distinct from what the DICOMweb phases stored.
+    """
+    raws: list[bytes] = []
+    for batch in ct_batches:
+        raws.extend(split_multipart(batch.body()))
+        if len(raws) >= count * CT_SLICES_PER_SERIES:
+            break
+    out: list[DimseSeries] = []
+    for s in range(count):
+        patient_id = f"BENCH-DIMSE-{s:04d}"
+        study_uid, series_uid = _uid("bench-dimse-study", s), _uid("bench-dimse-series", s)
+        datasets: list[Dataset] = []
+        nbytes = 0
+        for i, raw in enumerate(raws[s * CT_SLICES_PER_SERIES:(s + 1) * CT_SLICES_PER_SERIES]):
+            ds = pydicom.dcmread(io.BytesIO(raw))
+            sop = _uid("bench-dimse-sop", s, i)
+            ds.file_meta.MediaStorageSOPInstanceUID = sop
+            ds.SOPInstanceUID = sop
+            ds.StudyInstanceUID = study_uid
+            ds.SeriesInstanceUID = series_uid
+            ds.FrameOfReferenceUID = _uid("bench-dimse-frame", s)
+            ds.PatientID = patient_id
+            ds.PatientName = f"BENCH^DIMSE{s:02d}"
+            ds.AccessionNumber = f"BDM{s:04d}"
+            datasets.append(ds)
+            nbytes += len(raw)
+        if len(datasets) != CT_SLICES_PER_SERIES:
+            raise ValueError(f"only {len(datasets)} cached CT slices for DIMSE series {s}")
+        out.append(DimseSeries(study_uid, series_uid, patient_id, tuple(datasets), nbytes))
+    return out

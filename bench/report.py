@@ -14,6 +14,8 @@ TARGET_METADATA = 5.0
 TARGET_QIDO = 1.0
 TARGET_RETRIEVE = 1.0
 TARGET_SCALE_DROP = 0.15
+TARGET_CSTORE_SINGLE = 1.0
+TARGET_CSTORE_PARALLEL = 1.5
 FULL_SCALE = 100_000
 
 
@@ -78,10 +80,12 @@ def markdown(results: dict[str, Any]) -> str:
         f"- Date: {meta['date']}",
         f"- Machine: {meta['cpu']}, {meta['cores']} cores, {meta['ram_gib']} GiB RAM; {meta['os']}",
         f"- Vesalius {meta['versions'].get('Vesalius')} (`vesalius serve`, embedded SQLite + "
-        f"filesystem, Python {meta['python']})",
+        f"filesystem, Python {meta['python']}, default `--http-workers`: "
+        f"{meta.get('vesalius_http_workers', '?')} HTTP worker processes)",
         f"- Orthanc {meta['versions'].get('Orthanc')} (Debian package, SQLite index, "
         "`StorageCompression: false`, `HttpCompressionEnabled: false`, other settings default)",
-        f"- Command: `{meta['command']}`; wall time {meta['wall_seconds'] / 60:.1f} min",
+        f"- Command: `{meta['command']}`; wall time {meta['wall_seconds'] / 60:.1f} min"
+        + _load(meta),
         f"- STOW-RS: {meta['batch']} instances per request, {meta['threads']} concurrent client "
         "threads, `multipart/related; type=\"application/dicom\"`",
         f"- Data: {ct['instances']} CT slices 512x512 (demo generator, {ct['series']} series of "
@@ -205,18 +209,134 @@ def markdown(results: dict[str, Any]) -> str:
         f"{meta['wado_runs']} different instances, `Accept: multipart/related; "
         "type=\"application/octet-stream\"`.",
         "",
-        "## Checks", "",
     ]
+    if "dimse" in meta:
+        lines += _dimse(meta, v, o)
+    lines += ["## Checks", ""]
     disk = meta.get("disk_bytes", {})
     lines.append(f"- Storage used after the run: Vesalius {disk.get('Vesalius', 0) / 1e6:,.0f} MB, "
                  f"Orthanc {disk.get('Orthanc', 0) / 1e6:,.0f} MB.")
     problems = meta.get("disagreements", [])
-    lines.append("- QIDO results (same study UIDs), metadata item counts and retrieved part "
-                 "counts agree between the servers." if not problems else
-                 "- Disagreements between the servers:")
+    agreed = ("- QIDO results (same study UIDs), metadata item counts and retrieved part "
+              "counts agree between the servers.")
+    if "dimse" in meta:
+        agreed += (" After C-STORE both archives hold every instance sent (counted per series "
+                   "with QIDO-RS); C-FIND returns the same study UIDs on both; every C-MOVE "
+                   "reported all sub-operations completed and storescp received them all.")
+    lines.append(agreed if not problems else "- Disagreements between the servers:")
     lines += [f"  - {p}" for p in problems]
     for name, r in (("Vesalius", v), ("Orthanc", o)):
         for error in r.get("errors", []):
             lines.append(f"- {name} error: {error}")
     lines.append("")
     return "\n".join(lines)
+
+
+def _load(meta: dict[str, Any]) -> str:
+    start, end = meta.get("load_average_at_start"), meta.get("load_average_at_end")
+    if not start or not end:
+        return ""
+    return (f"; load average (1 min) {start[0]:.2f} at the start, {end[0]:.2f} at the end "
+            "(this machine is shared with other jobs)")
+
+
+def _dimse(meta: dict[str, Any], v: dict[str, Any], o: dict[str, Any]) -> list[str]:
+    d = meta["dimse"]
+    settings = meta.get("server_settings", {})
+    ceiling = d.get("client_ceiling") or {}
+    lines = [
+        "## DIMSE (DICOM network services)", "",
+        f"Same run, after the DICOMweb phases (so C-FIND searches an archive of "
+        f"{meta['totals']['large'] + d['single_instances'] + d['parallel_instances']:,} "
+        f"instances). One client for both servers: {d['client']}; instances are pydicom "
+        "Datasets read once into memory (the demo-generator CT slices of the STOW test with "
+        f"new UIDs, {d['instance_bytes']:,} bytes each) and sent in Explicit VR Little Endian, "
+        "the only transfer syntax proposed, so neither server converts.",
+        "",
+        "- Vesalius: `--dicom-port <free> --ae-title VESALIUS`; `vesalius ae add` registered "
+        "BENCHSCU (store,find,move,get) and BENCHDST (store) from 127.0.0.1; other settings "
+        "default (max PDU 262,144).",
+        "- Orthanc: `DicomModalities` declares BENCHSCU and BENCHDST, "
+        "`DicomAlwaysAllowStore: true`, `DicomCheckCalledAet: false`; other settings default "
+        "(`MaximumPduLength` 16,384, `DicomThreadsCount` 4, `StorageAccessOnFind` Always). "
+        + ("Started with `TCP_NODELAY=1` in its environment: Debian's dcmtk leaves Nagle's "
+           "algorithm on otherwise, and every small DIMSE response then waits ~40 ms for the "
+           "client's delayed ACK (C-ECHO on an open association: 47 ms instead of 2-4 ms). "
+           "This measures Orthanc at its best." if settings.get("Orthanc", {}).get("environment")
+           else ""),
+        "- C-MOVE destination: dcmtk `storescp --ignore +xa` (receives, acknowledges, stores "
+        "nothing; also with `TCP_NODELAY=1`), the same for both servers.",
+    ]
+    if ceiling:
+        lines.append(
+            f"- Client ceiling: the same C-STORE client sends the {ceiling['instances']} "
+            f"instances to that storescp at {_f(ceiling['instances_per_s'])} instances/s "
+            f"({_f(ceiling['mb_per_s'])} MB/s) over one association. A server figure near "
+            "this is bounded by the client (both run on the same cores).")
+    lines += [
+        "",
+        "### C-STORE (512x512 CT)", "",
+        "| Metric | Vesalius | Orthanc | Ratio | Target | Status |",
+        "|---|---:|---:|---:|---:|---|",
+    ]
+    rows = (
+        ("cstore_single", f"one association, {d['single_instances']} instances",
+         TARGET_CSTORE_SINGLE),
+        ("cstore_parallel", f"{d['associations']} associations, {d['parallel_instances']} "
+         "instances (disjoint)", TARGET_CSTORE_PARALLEL),
+    )
+    for step, label, goal in rows:
+        sv, so = _get(v, step), _get(o, step)
+        ratio = _div(_get(sv, "instances_per_s"), _get(so, "instances_per_s"))
+        lines.append(f"| {label}: instances/s | {_f(_get(sv, 'instances_per_s'))} "
+                     f"| {_f(_get(so, 'instances_per_s'))} | {_ratio(ratio)} | ≥ {goal}x "
+                     f"| {_met(ratio, goal)} |")
+        lines.append(f"| {label}: MB/s | {_f(_get(sv, 'mb_per_s'))} "
+                     f"| {_f(_get(so, 'mb_per_s'))} "
+                     f"| {_ratio(_div(_get(sv, 'mb_per_s'), _get(so, 'mb_per_s')))} | | |")
+    ev, eo = _get(v, "dimse_echo"), _get(o, "dimse_echo")
+    for label, key in (("p50", "p50_ms"), ("p95", "p95_ms")):
+        lines.append(f"| associate + C-ECHO + release {label} (ms) | {_f(_get(ev, key))} "
+                     f"| {_f(_get(eo, key))} | {_ratio(_div(_get(eo, key), _get(ev, key)))} "
+                     "| | |")
+    lines += [
+        "",
+        "Timed from the moment every association is established to the last C-STORE "
+        f"response. The association row is {d['echo_runs']} fresh associations, each with "
+        "one C-ECHO.",
+        "",
+        f"### C-FIND study search (Study Root, STUDY level) at "
+        f"{meta['totals']['large'] + d['single_instances'] + d['parallel_instances']:,} "
+        "instances", "",
+        f"{d['find_runs']} runs per query on one open association after one untimed run; time "
+        "from the request to the final response, in ms. Return keys: "
+        f"{', '.join(d['find_return_keys'])}. The issue states no C-FIND target.", "",
+        "| Query | Studies | Vesalius p50 | Orthanc p50 | Vesalius p95 | Orthanc p95 "
+        "| p50 ratio | p95 ratio |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, params in meta["queries"].items():
+        fv, fo = _get(v, "cfind", name), _get(o, "cfind", name)
+        query = "&".join(f"{k}={val}" for k, val in params.items())
+        lines.append(
+            f"| {name} (`{query}`) | {_get(fv, 'results')} / {_get(fo, 'results')} "
+            f"| {_f(_get(fv, 'p50_ms'))} | {_f(_get(fo, 'p50_ms'))} "
+            f"| {_f(_get(fv, 'p95_ms'))} | {_f(_get(fo, 'p95_ms'))} "
+            f"| {_ratio(_div(_get(fo, 'p50_ms'), _get(fv, 'p50_ms')))} "
+            f"| {_ratio(_div(_get(fo, 'p95_ms'), _get(fv, 'p95_ms')))} |")
+    mv, mo = _get(v, "cmove"), _get(o, "cmove")
+    lines += [
+        "",
+        f"### C-MOVE of a {d['single_instances']}-instance CT series to storescp", "",
+        f"Study Root, SERIES level, {d['move_runs']} runs each on a fresh association; median "
+        "time from the request to the final response. The issue states no C-MOVE target.", "",
+        "| Metric | Vesalius | Orthanc | Ratio |",
+        "|---|---:|---:|---:|",
+    ]
+    for label, key in (("instances/s", "instances_per_s"), ("MB/s", "mb_per_s")):
+        lines.append(f"| {label} | {_f(_get(mv, key))} | {_f(_get(mo, key))} "
+                     f"| {_ratio(_div(_get(mv, key), _get(mo, key)))} |")
+    lines.append(f"| completed sub-operations per run | {_get(mv, 'completed')} "
+                 f"| {_get(mo, 'completed')} | |")
+    lines.append("")
+    return lines

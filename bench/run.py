@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import shutil
 import signal
 import sys
@@ -21,8 +22,20 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from bench import client, data, report
-from bench.servers import Server, start_orthanc, start_vesalius
+import pynetdicom
+
+from bench import client, data, dimse, report
+from bench.servers import (
+    BENCH_DEST_AET,
+    DimsePeers,
+    Server,
+    StoreScp,
+    free_port,
+    start_orthanc,
+    start_storescp,
+    start_vesalius,
+)
+from vesalius.config import Settings
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "results" / "latest.json"
@@ -56,7 +69,7 @@ class Recorder:
             log(f"{step}: {server.name}")
             try:
                 self.results[server.name][step] = measure(server)
-            except (client.BenchError, OSError, ValueError, KeyError) as exc:
+            except (RuntimeError, OSError, ValueError, KeyError) as exc:
                 message = f"{step}: {type(exc).__name__}: {exc}"
                 log(f"  ERROR {server.name} {message}")
                 self.results[server.name]["errors"].append(message)
@@ -100,6 +113,106 @@ def scale_phase(rec: Recorder, label: str, batches: list[data.Batch], window: in
     rec.each(f"qido_{label}", measure_qido)
 
 
+def dimse_phase(rec: Recorder, series: list[data.DimseSeries], scp: StoreScp,
+                associations: int, find_runs: int, move_runs: int,
+                echo_runs: int) -> dict[str, Any]:
+    """C-ECHO, C-STORE over one and over ``associations`` associations, C-FIND, C-MOVE.
+
+    Returns the client's own ceiling: the same C-STORE client sending the single-association
+    series to dcmtk ``storescp --ignore``, which discards what it receives.
+    """
+    single, parallel = series[:1], series[1:]
+    log("cstore client ceiling: pynetdicom SCU -> dcmtk storescp --ignore, one association")
+    ceiling = dimse.c_store(scp, single, 1).as_dict()
+    log(f"  {ceiling['instances']} instances in {ceiling['seconds']:.1f} s: "
+        f"{ceiling['instances_per_s']:.1f} inst/s, {ceiling['mb_per_s']:.1f} MB/s")
+
+    def measure_echo(server: Server) -> dict[str, Any]:
+        timings = dimse.echo_latency(server, echo_runs)
+        log(f"  associate+echo+release p50 {timings.p50_ms:.1f} ms, p95 {timings.p95_ms:.1f} ms")
+        return timings.as_dict()
+
+    rec.each("dimse_echo", measure_echo)
+
+    def store(batch: list[data.DimseSeries], n: int) -> Callable[[Server], dict[str, Any]]:
+        def measure(server: Server) -> dict[str, Any]:
+            result = dimse.c_store(server, batch, n).as_dict()
+            log(f"  {result['instances']} instances over {n} association(s) in "
+                f"{result['seconds']:.1f} s: {result['instances_per_s']:.1f} inst/s, "
+                f"{result['mb_per_s']:.1f} MB/s")
+            return result
+        return measure
+
+    rec.each("cstore_single", store(single, 1))
+    rec.each("cstore_parallel", store(parallel, associations))
+
+    def measure_counts(server: Server) -> dict[str, int]:
+        counts = dimse.stored_counts(server, series)
+        log(f"  stored instances per DIMSE series (QIDO-RS): {list(counts.values())}")
+        return counts
+
+    rec.each("cstore_counts", measure_counts)
+
+    def measure_find(server: Server) -> dict[str, Any]:
+        out = {}
+        for name, params in QUERIES.items():
+            timings = dimse.find_latency(server, params, find_runs)
+            log(f"  {name}: {timings.detail['results']} studies, "
+                f"p50 {timings.p50_ms:.1f} ms, p95 {timings.p95_ms:.1f} ms")
+            out[name] = timings.as_dict()
+        return out
+
+    rec.each("cfind", measure_find)
+
+    def measure_move(server: Server) -> dict[str, Any]:
+        before = scp.received()
+        result = dimse.c_move(server, single[0], BENCH_DEST_AET, move_runs)
+        deadline = time.monotonic() + 5
+        expected = result["instances"] * move_runs
+        while scp.received() - before < expected and time.monotonic() < deadline:
+            time.sleep(0.1)
+        result["destination_received"] = scp.received() - before
+        log(f"  {result['instances']} instances in {result['median_seconds']:.1f} s (median of "
+            f"{move_runs}): {result['instances_per_s']:.1f} inst/s, "
+            f"{result['mb_per_s']:.1f} MB/s; storescp received "
+            f"{result['destination_received']} of {expected}")
+        return result
+
+    rec.each("cmove", measure_move)
+    return ceiling
+
+
+def check_dimse(results: dict[str, dict[str, Any]], series: list[data.DimseSeries],
+                move_runs: int) -> list[str]:
+    """Stored counts, C-FIND answers and C-MOVE sub-operations must match on both servers."""
+    problems: list[str] = []
+    for name, r in results.items():
+        counts = r.get("cstore_counts")
+        if counts is not None:
+            for s in series:
+                if counts.get(s.series_uid) != len(s.datasets):
+                    problems.append(f"{name}: DIMSE series {s.patient_id} has "
+                                    f"{counts.get(s.series_uid)} instances after C-STORE, "
+                                    f"expected {len(s.datasets)}")
+        move = r.get("cmove")
+        if move is not None:
+            expected = move["instances"] * move_runs
+            if move["destination_received"] != expected:
+                problems.append(f"{name}: C-MOVE destination received "
+                                f"{move['destination_received']} instances, expected {expected}")
+    v, o = results["Vesalius"].get("cfind", {}), results["Orthanc"].get("cfind", {})
+    for name in QUERIES:
+        if name in v and name in o and v[name]["study_uids"] != o[name]["study_uids"]:
+            problems.append(f"cfind {name}: Vesalius {v[name]['results']} studies, "
+                            f"Orthanc {o[name]['results']} studies")
+    for name in QUERIES:
+        q = results["Vesalius"].get("qido_large", {}).get(name)
+        if q is not None and name in v and len(v[name]["study_uids"]) < len(q["study_uids"]):
+            problems.append(f"Vesalius cfind {name}: {v[name]['results']} studies, fewer than "
+                            f"QIDO-RS before the DIMSE phase ({q['results']})")
+    return problems
+
+
 def check_agreement(results: dict[str, dict[str, Any]], labels: list[str]) -> list[str]:
     """QIDO answers must be the same studies on both servers, or the comparison is void."""
     problems: list[str] = []
@@ -125,6 +238,28 @@ def check_agreement(results: dict[str, dict[str, Any]], labels: list[str]) -> li
     return problems
 
 
+def dicomweb_phases(rec: Recorder, args: argparse.Namespace, ct_batches: list[data.Batch],
+                    small_batches: list[data.Batch], target: data.CtSeries, small: int,
+                    large: int, window: int) -> dict[str, int]:
+    """STOW-RS of the CT series, WADO-RS on one of them, then ingest and QIDO at two scales."""
+    rec.each("ct_ingest", lambda s: ingest(s, ct_batches, args.threads))
+    rec.each("metadata", lambda s: client.series_metadata(
+        s.dicomweb, target.study_uid, target.series_uid, args.wado_runs)[1].as_dict())
+    rec.each("retrieve", lambda s: client.series_retrieve(
+        s.dicomweb, target.study_uid, target.series_uid, max(3, args.wado_runs // 4)
+    ).as_dict())
+    rec.each("frames", lambda s: client.frame_latency(
+        s.dicomweb, target.study_uid, target.series_uid, target.sop_uids, args.wado_runs
+    ).as_dict())
+
+    ct_total = sum(b.instances for b in ct_batches)
+    phases = {"small": small_batches[: small // args.batch],
+              "large": small_batches[small // args.batch:]}
+    scale_phase(rec, "small", phases["small"], window, args.threads, args.qido_runs)
+    scale_phase(rec, "large", phases["large"], window, args.threads, args.qido_runs)
+    return {"small": ct_total + small, "large": ct_total + large}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
     parser.add_argument("--scale", type=int, default=30_000,
@@ -144,6 +279,15 @@ def main(argv: list[str] | None = None) -> int:
                         help="keep the servers' storage and logs under the cache directory")
     parser.add_argument("--report-only", action="store_true",
                         help="re-render docs/performance.md from bench/results/latest.json")
+    parser.add_argument("--no-dimse", action="store_true",
+                        help="skip the DIMSE phase (C-ECHO, C-STORE, C-FIND, C-MOVE)")
+    parser.add_argument("--no-dicomweb", action="store_true",
+                        help="skip the DICOMweb phases (for developing the DIMSE phase; "
+                             "implies --no-docs)")
+    parser.add_argument("--associations", type=int, default=4,
+                        help="parallel associations in the multi-association C-STORE test")
+    parser.add_argument("--move-runs", type=int, default=3, help="C-MOVEs of the series")
+    parser.add_argument("--echo-runs", type=int, default=20)
     args = parser.parse_args(argv)
     if args.report_only:
         PERFORMANCE_MD.write_text(report.markdown(json.loads(args.results.read_text())))
@@ -154,44 +298,58 @@ def main(argv: list[str] | None = None) -> int:
     if small % args.batch or large % args.batch:
         parser.error("--scale/10 must be a multiple of --batch")
     window = max(1, min(args.window, small // 2) // args.batch)
+    if args.no_dicomweb:
+        args.no_docs = True
+    if args.no_dimse and args.no_dicomweb:
+        parser.error("--no-dimse and --no-dicomweb leave nothing to measure")
 
     signal.signal(signal.SIGTERM, _terminate)
     started = time.monotonic()
+    load_at_start = list(os.getloadavg())
+    log(f"load average {load_at_start[0]:.2f} {load_at_start[1]:.2f} {load_at_start[2]:.2f}")
     log(f"preparing data in {data.cache_root()} (cached after the first run)")
     ct_batches, ct_series = data.ct_dataset(args.batch)
     small_batches = data.small_dataset(large, args.batch)
     target = ct_series[0]
+    dimse_series: list[data.DimseSeries] = []
+    if not args.no_dimse:
+        # One series for the single association, two (600 instances) for the parallel test.
+        dimse_series = data.dimse_series(ct_batches, 3)
+        log(f"DIMSE data: {len(dimse_series)} series of {data.CT_SLICES_PER_SERIES} "
+            "CT slices in memory")
 
     workroot = Path(tempfile.mkdtemp(prefix="run-", dir=data.cache_root()))
     servers: list[Server] = []
+    scp: StoreScp | None = None
+    totals = {"small": 0, "large": 0}
+    ct_total = sum(b.instances for b in ct_batches)
     try:
-        servers.append(start_vesalius(workroot / "vesalius"))
-        servers.append(start_orthanc(workroot / "orthanc"))
+        peers: DimsePeers | None = None
+        if not args.no_dimse:
+            scp = start_storescp(workroot / "storescp")
+            peers = DimsePeers(scu_port=free_port(), dest_port=scp.port)
+            log(f"C-MOVE destination: dcmtk storescp --ignore, {BENCH_DEST_AET} on {scp.port} "
+                f"(pid {scp.process.pid})")
+        servers.append(start_vesalius(workroot / "vesalius", peers))
+        servers.append(start_orthanc(workroot / "orthanc", peers))
         for s in servers:
-            log(f"{s.name} {s.version} at {s.dicomweb} (pid {s.pid})")
+            log(f"{s.name} {s.version} at {s.dicomweb} (pid {s.pid})"
+                + (f", DICOM {s.ae_title}@{s.dicom_port}" if s.dicom_port else ""))
         rec = Recorder(servers)
-
-        rec.each("ct_ingest", lambda s: ingest(s, ct_batches, args.threads))
-        rec.each("metadata", lambda s: client.series_metadata(
-            s.dicomweb, target.study_uid, target.series_uid, args.wado_runs)[1].as_dict())
-        rec.each("retrieve", lambda s: client.series_retrieve(
-            s.dicomweb, target.study_uid, target.series_uid, max(3, args.wado_runs // 4)
-        ).as_dict())
-        rec.each("frames", lambda s: client.frame_latency(
-            s.dicomweb, target.study_uid, target.series_uid, target.sop_uids, args.wado_runs
-        ).as_dict())
-
-        ct_total = sum(b.instances for b in ct_batches)
-        phases = {"small": small_batches[: small // args.batch],
-                  "large": small_batches[small // args.batch:]}
-        totals = {"small": ct_total + small, "large": ct_total + large}
-        scale_phase(rec, "small", phases["small"], window, args.threads, args.qido_runs)
-        scale_phase(rec, "large", phases["large"], window, args.threads, args.qido_runs)
+        if not args.no_dicomweb:
+            totals = dicomweb_phases(rec, args, ct_batches, small_batches, target,
+                                     small, large, window)
+        ceiling: dict[str, Any] = {}
+        if scp is not None:
+            ceiling = dimse_phase(rec, dimse_series, scp, args.associations, args.qido_runs,
+                                  args.move_runs, args.echo_runs)
         disk = {s.name: s.disk_bytes() for s in servers}
     finally:
         for s in servers:
             log(f"stopping {s.name} (pid {s.pid})")
             s.stop()
+        if scp is not None:
+            scp.stop()
         if not args.keep:
             shutil.rmtree(workroot, ignore_errors=True)
 
@@ -209,10 +367,31 @@ def main(argv: list[str] | None = None) -> int:
             "small_instance_rows": data.SMALL_ROWS,
             "queries": QUERIES, "disk_bytes": disk,
             "wall_seconds": time.monotonic() - started,
+            "load_average_at_start": load_at_start,
+            "load_average_at_end": list(os.getloadavg()),
+            "vesalius_http_workers": Settings().resolved_http_workers,
+            "phases": {"dicomweb": not args.no_dicomweb, "dimse": not args.no_dimse},
+            "server_settings": {s.name: s.settings for s in servers},
         },
         "servers": rec.results,
     }
-    results["meta"]["disagreements"] = check_agreement(rec.results, ["small", "large"])
+    if not args.no_dimse:
+        results["meta"]["dimse"] = {
+            "associations": args.associations, "find_runs": args.qido_runs,
+            "move_runs": args.move_runs, "echo_runs": args.echo_runs,
+            "single_instances": len(dimse_series[0].datasets),
+            "parallel_instances": sum(len(x.datasets) for x in dimse_series[1:]),
+            "instance_bytes": dimse_series[0].nbytes // len(dimse_series[0].datasets),
+            "find_return_keys": list(dimse.FIND_RETURN_KEYS),
+            "client_ceiling": ceiling,
+            "destination": "dcmtk storescp --ignore +xa (receives, does not store)",
+            "client": f"pynetdicom {pynetdicom.__version__}, TCP_NODELAY, "
+                      "max PDU received 16382 (pynetdicom default)",
+        }
+    results["meta"]["disagreements"] = (
+        check_agreement(rec.results, ["small", "large"])
+        + check_dimse(rec.results, dimse_series, args.move_runs)
+    )
     args.results.parent.mkdir(parents=True, exist_ok=True)
     args.results.write_text(json.dumps(results, indent=1))
     log(f"raw results: {args.results}")
