@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pydicom
+from pydicom.datadict import tag_for_keyword
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
@@ -51,8 +52,6 @@ _REQUIRED_UIDS = ("SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "SeriesIn
 
 
 def _tag_of(keyword: str) -> int:
-    from pydicom.datadict import tag_for_keyword
-
     tag = tag_for_keyword(keyword)
     assert tag is not None, keyword
     return int(tag)

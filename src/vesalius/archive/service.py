@@ -9,6 +9,8 @@ blob is removed unless something else references it.
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import logging
 import threading
@@ -19,7 +21,9 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+import pydicom
 from pydicom.dataset import Dataset
+from pydicom.encaps import generate_frames
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from vesalius.archive.events import EventBus, InstancesDeleted, InstanceStored
@@ -47,7 +51,7 @@ from vesalius.dicom.attributes import (
     tag_hex,
     vr_of,
 )
-from vesalius.dicom.json_model import JsonDict, instance_path, make_element
+from vesalius.dicom.json_model import BULK_BASE_MARKER, JsonDict, instance_path, make_element
 from vesalius.dicom.matching import parse_matcher
 from vesalius.dicom.pixels import FrameRange, PixelLayout, decode_frame, read_frame
 
@@ -292,8 +296,6 @@ class ArchiveService:
 
     @staticmethod
     def _retrieve_path(level: Level, row: Any) -> str:
-        from vesalius.dicom.json_model import BULK_BASE_MARKER
-
         if level is Level.STUDY:
             return f"{BULK_BASE_MARKER}studies/{row.study_uid}"
         if level is Level.SERIES:
@@ -330,8 +332,6 @@ class ArchiveService:
         sha, key = row
         instance_class = self.reader.sop_class_of(sop_uid)
         try:
-            import hashlib
-
             digest = hashlib.sha256()
             for chunk in self.blobs.open_stream(key):
                 digest.update(chunk)
@@ -370,10 +370,6 @@ class ArchiveService:
             cached = self._dataset_cache.get(instance.sop_uid)
         if cached is not None:
             return cached
-        import io
-
-        import pydicom
-
         ds = pydicom.dcmread(io.BytesIO(self.read_bytes(instance)))
         if instance.size > _CACHE_MAX_INSTANCE_BYTES:
             return ds
@@ -407,8 +403,6 @@ class ArchiveService:
         ds = self.dataset(instance)
         if native or stored_ts in _NATIVE:
             return [Frame(decode_frame(ds, n - 1), "1.2.840.10008.1.2.1") for n in numbers]
-        from pydicom.encaps import generate_frames
-
         all_frames = list(generate_frames(ds.PixelData, number_of_frames=count))
         return [Frame(all_frames[n - 1], stored_ts) for n in numbers]
 

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pydicom
 from tqdm import tqdm
 
 from vesalius.archive.service import ArchiveService, StoreStatus
@@ -41,8 +42,6 @@ def _is_dicomdir(path: Path) -> bool:
 
 
 def _dicomdir_files(path: Path) -> Iterator[Path]:
-    import pydicom
-
     ds = pydicom.dcmread(path)
     for record in ds.get("DirectoryRecordSequence", []):
         ref = record.get("ReferencedFileID")

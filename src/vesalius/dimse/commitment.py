@@ -18,6 +18,8 @@ from pynetdicom import AE, build_role, evt
 
 from vesalius.archive.service import ArchiveService
 from vesalius.config import Settings
+from vesalius.dimse.nodelay import set_nodelay
+from vesalius.dimse.tls import client_context
 from vesalius.dimse.uids import STORAGE_COMMITMENT_PUSH, STORAGE_COMMITMENT_PUSH_INSTANCE
 from vesalius.network.registry import AERegistry
 
@@ -77,11 +79,9 @@ def send_report(settings: Settings, registry: AERegistry, calling_ae: str,
     role = build_role(STORAGE_COMMITMENT_PUSH, scp_role=True)
     kwargs: dict[str, Any] = {}
     if destination.tls:
-        from vesalius.dimse.tls import client_context
-
         kwargs["tls_args"] = (client_context(settings), None)
     assoc = ae.associate(destination.host, destination.port, ae_title=destination.title,
-                         ext_neg=[role], evt_handlers=[(evt.EVT_CONN_OPEN, _nodelay)],
+                         ext_neg=[role], evt_handlers=[(evt.EVT_CONN_OPEN, set_nodelay)],
                          **kwargs)
     if not assoc.is_established:
         log.warning("storage commitment result not sent: association to %s failed",
@@ -108,9 +108,3 @@ def commit_in_background(settings: Settings, archive: ArchiveService, registry: 
     thread = threading.Thread(target=work, name="storage-commitment", daemon=True)
     thread.start()
     return thread
-
-
-def _nodelay(event: evt.Event) -> None:
-    from vesalius.dimse.handlers import set_nodelay
-
-    set_nodelay(event)

@@ -8,7 +8,6 @@ patient data; no exception reaches the peer.
 from __future__ import annotations
 
 import logging
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,8 @@ from vesalius.dicom.attributes import Level
 from vesalius.dimse import status as st
 from vesalius.dimse.commitment import commit_in_background
 from vesalius.dimse.identifiers import level_of, query_keys, response
+from vesalius.dimse.nodelay import set_nodelay
+from vesalius.dimse.tls import client_context
 from vesalius.dimse.transfer import dataset_for_context, storage_contexts
 from vesalius.dimse.uids import MPPS, MWL_FIND, VERIFICATION
 from vesalius.dimse.worklist import worklist_item, worklist_params
@@ -40,17 +41,6 @@ log = logging.getLogger(__name__)
 def _req(event: Event) -> Any:
     """The DIMSE request primitive (pynetdicom types it as a union of all of them)."""
     return event.request
-
-
-def set_nodelay(event: Event) -> None:
-    """TCP_NODELAY on every DIMSE connection: C-STORE rates are latency-bound."""
-    try:
-        wrapper: Any = event.assoc.dul.socket
-        sock = wrapper.socket if wrapper is not None else None
-        if sock is not None:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    except (AttributeError, OSError):
-        pass
 
 
 def discard_partial_dataset(event: Event) -> None:
@@ -364,8 +354,6 @@ def _unsendable(ds: Dataset) -> Dataset:
 
 
 def _client_tls(settings: Settings) -> Any:
-    from vesalius.dimse.tls import client_context
-
     return client_context(settings)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydicom.datadict import dictionary_VR
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 
@@ -70,8 +71,6 @@ def response(match: dict[str, Any], tags: list[int], level: Level, ae_title: str
 
 
 def _vr_for(tag: int) -> str:
-    from pydicom.datadict import dictionary_VR
-
     try:
         return str(dictionary_VR(tag)).split(" or ")[0]
     except KeyError:

@@ -18,8 +18,9 @@ from vesalius.config import Settings
 from vesalius.core.errors import InvalidInput, NotFound, VesaliusError
 from vesalius.dicom.attributes import Level
 from vesalius.dimse import uids
-from vesalius.dimse.handlers import set_nodelay
+from vesalius.dimse.nodelay import set_nodelay
 from vesalius.dimse.server import configure_pynetdicom
+from vesalius.dimse.tls import client_context
 from vesalius.dimse.transfer import dataset_for_context, storage_contexts
 from vesalius.network.registry import AERegistry, RemoteAE
 
@@ -58,8 +59,6 @@ def _associate(settings: Settings, remote: RemoteAE, contexts: list[Any],
     ae.requested_contexts = contexts
     kwargs: dict[str, Any] = {}
     if remote.tls:
-        from vesalius.dimse.tls import client_context
-
         kwargs["tls_args"] = (client_context(settings), None)
     assoc = ae.associate(remote.host, remote.port, ae_title=remote.title, ext_neg=ext_neg,
                          max_pdu=settings.dicom_max_pdu,

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pydicom
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import ClientDisconnect, Request
@@ -77,8 +78,6 @@ def _reason_for(error: VesaliusError) -> int:
 def _peek_uids(path: Path) -> tuple[str | None, str | None]:
     """Best-effort SOP class/instance UIDs of a rejected part, for the failure list."""
     try:
-        import pydicom
-
         ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=[
             "SOPClassUID", "SOPInstanceUID"])
         return str(ds.get("SOPClassUID", "")) or None, str(ds.get("SOPInstanceUID", "")) or None
