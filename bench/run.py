@@ -264,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
     parser.add_argument("--scale", type=int, default=100_000,
                         help="small instances in the large QIDO/ingest phase; the small phase "
-                             "has a tenth of them (default 100000, the issue's target: ~20 min here)")
+                             "has a tenth of them (default 100000, the issue's target)")
     parser.add_argument("--threads", type=int, default=4, help="concurrent STOW clients")
     parser.add_argument("--batch", type=int, default=20, help="instances per STOW request")
     parser.add_argument("--qido-runs", type=int, default=50)
