@@ -7,7 +7,9 @@ patient data; no exception reaches the peer.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -69,6 +71,9 @@ class DimseHandlers:
         self.archive = archive
         self.registry = registry
         self.worklist = worklist
+        # Who the caller is, decided once per association rather than per message.
+        self._callers: weakref.WeakKeyDictionary[Any, DimseCaller] = (
+            weakref.WeakKeyDictionary())
 
     def bindings(self) -> list[tuple[Any, Any]]:
         return [
@@ -87,10 +92,20 @@ class DimseHandlers:
 
     # -- access --------------------------------------------------------------------
     def _caller(self, event: Event) -> DimseCaller:
-        requestor = event.assoc.requestor
+        assoc = event.assoc
+        try:
+            cached = self._callers.get(assoc)
+        except TypeError:  # not weak-referenceable (e.g. a stand-in in tests)
+            cached = None
+        if cached is not None:
+            return cached
+        requestor = assoc.requestor
         title = str(requestor.ae_title).strip()
-        return DimseCaller(title, str(requestor.address),
-                           self.registry.permissions_for(title, str(requestor.address)))
+        caller = DimseCaller(title, str(requestor.address),
+                             self.registry.permissions_for(title, str(requestor.address)))
+        with contextlib.suppress(TypeError):
+            self._callers[assoc] = caller
+        return caller
 
     def _allowed(self, event: Event, action: str) -> bool:
         caller = self._caller(event)
