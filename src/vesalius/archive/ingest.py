@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict
 from pathlib import Path
-from typing import Any
 
 import pydicom
 from pydicom.datadict import tag_for_keyword
@@ -26,7 +23,7 @@ from vesalius.dicom.attributes import Level
 from vesalius.dicom.json_model import JsonDict, dataset_metadata, dumps, int_value
 from vesalius.dicom.json_model import string_value as _string_value
 from vesalius.dicom.matching import normalize_date, normalize_time
-from vesalius.dicom.pixels import pixel_layout
+from vesalius.dicom.pixels import layout_to_json, pixel_layout
 
 _PATIENT_ATTRS = (
     "PatientName", "PatientID", "IssuerOfPatientID", "IssuerOfPatientIDQualifiersSequence",
@@ -129,14 +126,6 @@ def _text(ds: Dataset, keyword: str) -> str:
     return str(value).strip()
 
 
-def _int(ds: Dataset, keyword: str) -> int | None:
-    text = _text(ds, keyword)
-    try:
-        return int(float(text)) if text else None
-    except ValueError:
-        return None
-
-
 def string_value(metadata: JsonDict, tag: int) -> str:
     """Text of an attribute for an index column: NUL removed (PostgreSQL rejects it)."""
     return _string_value(metadata, tag).replace("\x00", "")
@@ -218,7 +207,7 @@ def index_entry(
         sha256=sha256,
         size=size,
         metadata_json=dumps(metadata),
-        pixel_layout=None if layout is None else json.dumps(_layout_json(asdict(layout))),
+        pixel_layout=None if layout is None else layout_to_json(layout),
     )
     extra: dict[str, list[tuple[str, str]]] = {}
     for tag, level in extra_tags.items():
@@ -226,11 +215,3 @@ def index_entry(
         if value:
             extra.setdefault(level.value, []).append((f"{tag:08X}", value))
     return IndexEntry(patient, study, series, instance, extra)
-
-
-def _layout_json(layout: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "transfer_syntax_uid": layout["transfer_syntax_uid"],
-        "encapsulated": layout["encapsulated"],
-        "frames": [[[r["offset"], r["length"]] for r in frame] for frame in layout["frames"]],
-    }

@@ -53,7 +53,7 @@ from vesalius.dicom.attributes import (
 )
 from vesalius.dicom.json_model import BULK_BASE_MARKER, JsonDict, instance_path, make_element
 from vesalius.dicom.matching import parse_matcher
-from vesalius.dicom.pixels import FrameRange, PixelLayout, decode_frame, read_frame
+from vesalius.dicom.pixels import decode_frame, layout_from_json, read_frame
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +145,7 @@ class ArchiveService:
         existing = self.reader.find_instance(inst.sop_uid)
         replace = False
         if existing is not None:
-            if existing[0] == sha256:
+            if existing.sha256 == sha256:
                 return StoreOutcome(StoreStatus.DUPLICATE, *outcome_ids)
             if self.settings.duplicate_policy != "replace":
                 raise Conflict("an instance with this SOPInstanceUID is already stored with "
@@ -159,7 +159,7 @@ class ArchiveService:
         except (IntegrityError, InstanceExists) as exc:
             self._compensate(sha256, blob_was_there)
             again = self.reader.find_instance(inst.sop_uid)
-            if again is not None and again[0] == sha256:
+            if again is not None and again.sha256 == sha256:
                 return StoreOutcome(StoreStatus.DUPLICATE, *outcome_ids)
             raise Conflict("instance was stored concurrently with different content") from exc
         except VesaliusError:
@@ -237,13 +237,8 @@ class ArchiveService:
         if limit < 1 or offset < 0:
             raise InvalidInput("limit must be positive and offset non-negative")
         limit = min(limit, max_limit)
-        criteria: list[Criterion] = []
-        returned: list[tuple[int, str]] = []
-        for name, value in params:
-            tag, keyword = resolve_tag(name)
-            matcher = parse_matcher(value, vr_of(keyword, tag), fuzzy=fuzzy)
-            criteria.append(Criterion(keyword, tag, matcher))
-            returned.append((tag, keyword))
+        criteria = _criteria(params, fuzzy=fuzzy)
+        returned = [(c.tag, c.keyword) for c in criteria]
         if study_uid is not None:
             criteria.append(Criterion("StudyInstanceUID", 0x0020000D,
                                       parse_matcher(require_uid(study_uid), "UI")))
@@ -308,10 +303,7 @@ class ArchiveService:
                *, limit: int = 100000) -> list[StoredInstance]:
         """Stored instances of every entity matching ``params`` at ``level`` (for retrieves)."""
         result = self.reader.search(level if level is not Level.PATIENT else Level.STUDY,
-                                    [Criterion(k, resolve_tag(k)[0],
-                                               parse_matcher(v, vr_of(k, resolve_tag(k)[0])))
-                                     for k, v in params],
-                                    limit=limit)
+                                    _criteria(params), limit=limit)
         found: list[StoredInstance] = []
         for row in result.rows:
             study = row.study_uid
@@ -326,25 +318,21 @@ class ArchiveService:
 
         Used by storage commitment: we only commit to what is really stored intact.
         """
-        row = self.reader.find_instance(sop_uid)
-        if row is None:
+        known = self.reader.find_instance(sop_uid)
+        if known is None:
             return None
-        sha, key = row
-        instance_class = self.reader.sop_class_of(sop_uid)
         try:
             digest = hashlib.sha256()
-            for chunk in self.blobs.open_stream(key):
+            for chunk in self.blobs.open_stream(known.blob_key):
                 digest.update(chunk)
         except NotFound:
-            return instance_class, False
-        return instance_class, digest.hexdigest() == sha
+            return known.sop_class_uid, False
+        return known.sop_class_uid, digest.hexdigest() == known.sha256
 
     # -- retrieving --------------------------------------------------------------
     def instances(self, study_uid: str, series_uid: str | None = None,
                   sop_uid: str | None = None) -> list[StoredInstance]:
-        for uid in (study_uid, series_uid, sop_uid):
-            if uid is not None:
-                require_uid(uid)
+        _require_uids(study_uid, series_uid, sop_uid)
         found = self.reader.instances_in(study_uid, series_uid, sop_uid)
         if not found:
             raise NotFound("no such study, series or instance")
@@ -353,9 +341,7 @@ class ArchiveService:
     def metadata_texts(self, study_uid: str, series_uid: str | None = None,
                        sop_uid: str | None = None) -> list[str]:
         """Precomputed instance metadata (JSON texts with BulkDataURI markers)."""
-        for uid in (study_uid, series_uid, sop_uid):
-            if uid is not None:
-                require_uid(uid)
+        _require_uids(study_uid, series_uid, sop_uid)
         return list(self.reader.metadata_texts(study_uid, series_uid, sop_uid))
 
     def stream(self, instance: StoredInstance) -> Iterator[bytes]:
@@ -367,7 +353,9 @@ class ArchiveService:
     def dataset(self, instance: StoredInstance) -> Dataset:
         """The parsed stored instance (small LRU so rendering frames does not re-parse)."""
         with self._cache_lock:
-            cached = self._dataset_cache.get(instance.sop_uid)
+            cached = self._dataset_cache.pop(instance.sop_uid, None)
+            if cached is not None:
+                self._dataset_cache[instance.sop_uid] = cached  # most recently used last
         if cached is not None:
             return cached
         ds = pydicom.dcmread(io.BytesIO(self.read_bytes(instance)))
@@ -393,7 +381,7 @@ class ArchiveService:
         for n in numbers:
             if n < 1 or n > count:
                 raise InvalidInput(f"frame {n} is out of range (1..{count})")
-        layout = _layout(instance.pixel_layout)
+        layout = layout_from_json(instance.pixel_layout) if instance.pixel_layout else None
         stored_ts = instance.transfer_syntax_uid
         if layout is not None and (not native or not layout.encapsulated):
             path = self.blobs.local_path(instance.blob_key)
@@ -424,9 +412,7 @@ class ArchiveService:
     # -- deleting ----------------------------------------------------------------
     def delete(self, study_uid: str, series_uid: str | None = None,
                sop_uid: str | None = None, *, reason: str = "") -> None:
-        for uid in (study_uid, series_uid, sop_uid):
-            if uid is not None:
-                require_uid(uid)
+        _require_uids(study_uid, series_uid, sop_uid)
         unused = self.writer.delete(study_uid, series_uid, sop_uid, reason=reason)
         with self._cache_lock:
             self._dataset_cache.clear()
@@ -438,10 +424,17 @@ class ArchiveService:
         self.events.publish(InstancesDeleted(study_uid, series_uid, sop_uid))
 
 
-def _layout(text: str | None) -> PixelLayout | None:
-    if not text:
-        return None
-    data = json.loads(text)
-    frames = tuple(tuple(FrameRange(off, length) for off, length in frame)
-                   for frame in data["frames"])
-    return PixelLayout(data["transfer_syntax_uid"], data["encapsulated"], len(frames), frames)
+def _require_uids(*uids: str | None) -> None:
+    for uid in uids:
+        if uid is not None:
+            require_uid(uid)
+
+
+def _criteria(params: Sequence[tuple[str, str]], *, fuzzy: bool = False) -> list[Criterion]:
+    """Matching criteria for (attribute, value) pairs, keyword or ``ggggeeee`` names."""
+    criteria = []
+    for name, value in params:
+        tag, keyword = resolve_tag(name)
+        criteria.append(Criterion(keyword, tag, parse_matcher(value, vr_of(keyword, tag),
+                                                              fuzzy=fuzzy)))
+    return criteria

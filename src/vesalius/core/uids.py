@@ -6,13 +6,6 @@ import re
 
 from vesalius.core.errors import InvalidInput
 
-_UID = re.compile(r"^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*$")
-
-
-def is_valid_uid(value: str) -> bool:
-    """True when ``value`` is a syntactically valid DICOM UID (PS3.5 §9.1)."""
-    return 0 < len(value) <= 64 and _UID.match(value) is not None
-
 
 def is_tolerable_uid(value: str) -> bool:
     """Looser check for UIDs read from real-world files.

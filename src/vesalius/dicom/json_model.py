@@ -9,7 +9,6 @@ base URL is only known per request, stored URIs start with
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
 from typing import Any
 
 from pydicom.datadict import dictionary_VR
@@ -120,16 +119,6 @@ def dataset_metadata(ds: Dataset, study_uid: str, series_uid: str, sop_uid: str)
     transfer_syntax = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
     if transfer_syntax:
         out["00083002"] = {"vr": "UI", "Value": [str(transfer_syntax)]}
-    return out
-
-
-def select(metadata: JsonDict, keywords_or_tags: Iterable[int]) -> JsonDict:
-    """The subset of ``metadata`` with the given tags, skipping absent ones."""
-    out: JsonDict = {}
-    for tag in keywords_or_tags:
-        key = f"{tag:08X}"
-        if key in metadata:
-            out[key] = metadata[key]
     return out
 
 

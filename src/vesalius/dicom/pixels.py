@@ -19,6 +19,7 @@ the Pixel Data value into memory.
 from __future__ import annotations
 
 import itertools
+import json
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -105,6 +106,22 @@ class PixelLayout:
     encapsulated: bool
     number_of_frames: int
     frames: tuple[tuple[FrameRange, ...], ...]
+
+
+def layout_to_json(layout: PixelLayout) -> str:
+    """Compact JSON form of a layout, as the index keeps it."""
+    return json.dumps({
+        "transfer_syntax_uid": layout.transfer_syntax_uid,
+        "encapsulated": layout.encapsulated,
+        "frames": [[[r.offset, r.length] for r in frame] for frame in layout.frames],
+    })
+
+
+def layout_from_json(text: str) -> PixelLayout:
+    data = json.loads(text)
+    frames = tuple(tuple(FrameRange(offset, length) for offset, length in frame)
+                   for frame in data["frames"])
+    return PixelLayout(data["transfer_syntax_uid"], data["encapsulated"], len(frames), frames)
 
 
 def pixel_layout(path: Path, parsed: Dataset | None = None) -> PixelLayout | None:

@@ -274,9 +274,11 @@ class DimseHandlers:
                 yield st.PENDING, dataset_for_context(self.archive, instance, assoc())
             except VesaliusError as error:
                 log.warning("sub-operation for one instance failed: %s", error.message)
+                # A data set without SOP Class UID cannot be sent: pynetdicom counts
+                # it as a failed sub-operation and lists its SOP Instance UID.
                 failed = Dataset()
                 failed.SOPInstanceUID = instance.sop_uid
-                yield st.PENDING, _unsendable(failed)
+                yield st.PENDING, failed
 
     # -- storage commitment (PS3.4 Annex J) ----------------------------------------
     def on_n_action(self, event: Event) -> tuple[int, Dataset | None]:
@@ -361,11 +363,6 @@ def _scheduled_reference(ds: Dataset) -> tuple[str | None, str | None]:
         accession = str(item.get("AccessionNumber", "")).strip() or None
         return sps, accession
     return None, None
-
-
-def _unsendable(ds: Dataset) -> Dataset:
-    """A dataset pynetdicom cannot send: counted as a failed sub-operation."""
-    return ds
 
 
 def _client_tls(settings: Settings) -> Any:

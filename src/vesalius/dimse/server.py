@@ -68,7 +68,7 @@ class _SharedContext(PresentationContext):
     association. Syntax UIDs are immutable strings, so copying the lists suffices.
     """
 
-    def __deepcopy__(self, memo: dict[int, Any]) -> _SharedContext:
+    def __deepcopy__(self, _memo: dict[int, Any]) -> _SharedContext:
         clone = copy.copy(self)
         clone.__dict__ = {k: list(v) if isinstance(v, list) else v
                           for k, v in self.__dict__.items()}

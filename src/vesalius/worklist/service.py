@@ -70,8 +70,6 @@ performed_steps = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
 
-SPS_STATUSES = ("SCHEDULED", "ARRIVED", "READY", "STARTED", "IN PROGRESS", "COMPLETED",
-                "DISCONTINUED")
 MPPS_STATUSES = ("IN PROGRESS", "COMPLETED", "DISCONTINUED")
 
 #: Worklist matching keys (PS3.4 Table K.6-1) → (column, kind).

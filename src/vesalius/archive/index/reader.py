@@ -7,7 +7,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, func, select
+from sqlalchemy import ColumnElement, and_, bindparam, exists, func, select
 from sqlalchemy.engine import Engine, Row
 from sqlalchemy.sql import Select
 
@@ -62,6 +62,18 @@ _COLUMNS: dict[str, tuple[str, str]] = {
     "BitsAllocated": ("bits_allocated", "int"),
     "NumberOfFrames": ("number_of_frames", "int"),
 }
+
+
+_FIND_INSTANCE = select(instances.c.sha256, instances.c.blob_key,
+                        instances.c.sop_class_uid).where(
+    instances.c.sop_uid == bindparam("b_sop_uid"))
+
+
+@dataclass(frozen=True)
+class KnownInstance:
+    sha256: str
+    blob_key: str
+    sop_class_uid: str
 
 
 @dataclass(frozen=True)
@@ -166,18 +178,12 @@ class IndexReader:
             raise NotFound("no such study, series or instance")
         return iter(texts)
 
-    def find_instance(self, sop_uid: str) -> tuple[str, str] | None:
-        """(sha256, blob_key) of a stored SOP instance, or None."""
+    def find_instance(self, sop_uid: str) -> KnownInstance | None:
+        """Checksum, blob and SOP class of a stored SOP instance, or None."""
         with self.engine.connect() as conn:
-            row = conn.execute(select(instances.c.sha256, instances.c.blob_key)
-                               .where(instances.c.sop_uid == sop_uid)).first()
-        return None if row is None else (row.sha256, row.blob_key)
-
-    def sop_class_of(self, sop_uid: str) -> str:
-        with self.engine.connect() as conn:
-            value = conn.execute(select(instances.c.sop_class_uid)
-                                 .where(instances.c.sop_uid == sop_uid)).scalar()
-        return "" if value is None else str(value)
+            row = conn.execute(_FIND_INSTANCE, {"b_sop_uid": sop_uid}).first()
+        return None if row is None else KnownInstance(row.sha256, row.blob_key,
+                                                      row.sop_class_uid)
 
     def referenced_blob_keys(self, keys: Sequence[str]) -> set[str]:
         with self.engine.connect() as conn:

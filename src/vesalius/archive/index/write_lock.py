@@ -24,7 +24,6 @@ class WriteLock:
         self._path = f"{database}.writelock" if database and database != ":memory:" else None
         self._enabled = engine.dialect.name == "sqlite"
         self._mutex = threading.Lock()
-        self._local = threading.local()
 
     @contextmanager
     def _held(self) -> Iterator[None]:
