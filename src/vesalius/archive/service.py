@@ -36,6 +36,7 @@ from vesalius.archive.storage.fs import file_sha256
 from vesalius.config import Settings
 from vesalius.core.errors import (
     Conflict,
+    DoesNotMatchRequest,
     InvalidInput,
     NotFound,
     StorageFailure,
@@ -121,11 +122,15 @@ class ArchiveService:
 
     # -- storing -----------------------------------------------------------------
     def store_file(self, path: Path, *, expected_study_uid: str | None = None,
-                   sha256: str | None = None, owned: bool = False) -> StoreOutcome:
-        """Store one Part 10 file, as received (bytes are never rewritten).
+                   expected_sop: tuple[str, str] | None = None, sha256: str | None = None,
+                   owned: bool = False) -> StoreOutcome:
+        """Store one Part 10 file as received (its data set is never rewritten).
 
-        ``sha256``: the digest when the edge computed it while receiving. ``owned``:
-        the file is a temporary the caller hands over, so it may be moved, not copied.
+        ``expected_study_uid`` / ``expected_sop`` (SOP Class, SOP Instance UID): what
+        the request that carried the file says it is. ``sha256``: the digest when the
+        edge computed it while receiving. ``owned``: the file is a temporary the caller
+        hands over, so it may be moved, not copied (and, lacking the Part 10 preamble,
+        given one).
         """
         size = path.stat().st_size
         if size > self.settings.max_instance_bytes:
@@ -141,7 +146,14 @@ class ArchiveService:
         outcome_ids = (entry.study.study_uid, entry.series.series_uid, inst.sop_uid,
                        inst.sop_class_uid)
         if expected_study_uid is not None and entry.study.study_uid != expected_study_uid:
-            raise InvalidInput("StudyInstanceUID does not match the study of the request")
+            raise DoesNotMatchRequest(
+                "StudyInstanceUID does not match the study of the request")
+        if expected_sop is not None:
+            for keyword, requested, actual in (
+                    ("SOPClassUID", expected_sop[0], inst.sop_class_uid),
+                    ("SOPInstanceUID", expected_sop[1], inst.sop_uid)):
+                if requested and requested != actual:
+                    raise DoesNotMatchRequest(f"data set {keyword} differs from the request")
         existing = self.reader.find_instance(inst.sop_uid)
         replace = False
         if existing is not None:

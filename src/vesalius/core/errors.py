@@ -30,6 +30,16 @@ class MissingAttribute(InvalidInput):
     code = "missing-attribute"
 
 
+class DoesNotMatchRequest(InvalidInput):
+    """The data set contradicts the request that carried it.
+
+    E.g. an instance STOWed to another study's URL, or a C-STORE whose data set
+    names another SOP instance than its command (PS3.4 §B.2.3).
+    """
+
+    code = "does-not-match-request"
+
+
 class NotFound(VesaliusError):
     """The addressed object does not exist (or the caller may not know it does)."""
 

@@ -18,6 +18,11 @@ from pynetdicom import AE, build_role, evt
 
 from vesalius.archive.service import ArchiveService
 from vesalius.config import Settings
+from vesalius.dicom.status import (
+    CLASS_INSTANCE_CONFLICT,
+    NO_SUCH_OBJECT_INSTANCE,
+    PROCESSING_FAILURE,
+)
 from vesalius.dimse.nodelay import set_nodelay
 from vesalius.dimse.tls import client_context
 from vesalius.dimse.uids import STORAGE_COMMITMENT_PUSH, STORAGE_COMMITMENT_PUSH_INSTANCE
@@ -25,9 +30,6 @@ from vesalius.network.registry import AERegistry
 
 log = logging.getLogger(__name__)
 
-NO_SUCH_OBJECT_INSTANCE = 0x0112
-PROCESSING_FAILURE = 0x0110
-CLASS_INSTANCE_CONFLICT = 0x0119
 
 
 def commitment_result(archive: ArchiveService, transaction_uid: str,

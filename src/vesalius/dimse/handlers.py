@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pydicom
 from pydicom.dataset import Dataset
 from pynetdicom import build_context, evt
 from pynetdicom.events import Event
@@ -23,8 +22,8 @@ from vesalius.archive.index.records import StoredInstance
 from vesalius.archive.service import ArchiveService
 from vesalius.config import Settings
 from vesalius.core.errors import Conflict, InvalidInput, NotFound, VesaliusError
+from vesalius.dicom import status as st
 from vesalius.dicom.attributes import Level
-from vesalius.dimse import status as st
 from vesalius.dimse.commitment import commit_in_background
 from vesalius.dimse.identifiers import level_of, query_keys, response
 from vesalius.dimse.nodelay import set_nodelay
@@ -124,16 +123,12 @@ class DimseHandlers:
             return st.NOT_AUTHORIZED
         path = Path(event.dataset_path)
         try:
-            mismatch = _command_mismatch(_req(event), path)
-            if mismatch is not None:
-                log.warning("C-STORE refused: %s", mismatch)
-                rsp = Dataset()
-                rsp.Status = st.DATASET_DOES_NOT_MATCH
-                rsp.ErrorComment = mismatch
-                return rsp
             # pynetdicom's spool file is ours to keep: move it into the blob store
             # rather than copy it (pynetdicom tolerates it being gone afterwards).
-            self.archive.store_file(path, owned=True)
+            request = _req(event)
+            self.archive.store_file(path, owned=True, expected_sop=(
+                str(request.AffectedSOPClassUID or ""),
+                str(request.AffectedSOPInstanceUID or "")))
             return st.SUCCESS
         except VesaliusError as error:
             rsp = Dataset()
@@ -334,27 +329,6 @@ class DimseHandlers:
         except Exception:
             log.exception("MPPS N-SET failure")
             return st.PROCESSING_FAILURE, None
-
-
-def _command_mismatch(request: Any, path: Path) -> str | None:
-    """Why the data set contradicts its C-STORE command, or None (PS3.4 §B.2.3; PS3.7 §9.1.1).
-
-    pynetdicom writes the command's UIDs into the spooled file's meta information, so
-    storing a data set that names another instance would produce a file that
-    contradicts itself.
-    """
-    try:
-        ds = pydicom.dcmread(path, stop_before_pixels=True,
-                             specific_tags=["SOPClassUID", "SOPInstanceUID"])
-    except Exception:
-        return None  # unreadable: the archive reports it with its own status
-    pairs = (("SOPInstanceUID", request.AffectedSOPInstanceUID),
-             ("SOPClassUID", request.AffectedSOPClassUID))
-    for keyword, commanded in pairs:
-        value = str(ds.get(keyword, "") or "").strip()
-        if value and commanded and value != str(commanded).strip():
-            return f"data set {keyword} differs from the C-STORE command"
-    return None
 
 
 def _scheduled_reference(ds: Dataset) -> tuple[str | None, str | None]:

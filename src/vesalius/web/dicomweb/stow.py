@@ -24,26 +24,22 @@ from starlette.responses import Response
 
 from vesalius.archive.service import ArchiveService, StoreOutcome, StoreStatus
 from vesalius.core.errors import (
-    Conflict,
+    DoesNotMatchRequest,
     InvalidInput,
-    MissingAttribute,
-    StorageFailure,
     TooLarge,
     VesaliusError,
 )
 from vesalius.core.uids import require_uid
+from vesalius.dicom import status as st
 from vesalius.dicom.json_model import BULK_BASE_MARKER, dumps
+from vesalius.dicom.status import store_status
 from vesalius.web.dicomweb.common import DICOM_JSON, blocking, guarded, resolve_markers, service
 from vesalius.web.problems import problem
 
 log = logging.getLogger(__name__)
 
-# Failure reasons, PS3.18 §10.5.3 / PS3.4 Annex GG status codes.
-PROCESSING_FAILURE = 0x0110
-DUPLICATE_SOP_INSTANCE = 0x0111
-OUT_OF_RESOURCES = 0xA700
-DATA_SET_DOES_NOT_MATCH_SOP_CLASS = 0xA900
-CANNOT_UNDERSTAND = 0xC000
+#: Our failure reason for an instance STOWed to another study's URL (PS3.18 leaves
+#: the code to the origin server within the 0xC000 range).
 STUDY_UID_MISMATCH = 0xC409
 
 
@@ -64,15 +60,9 @@ class _Outcome:
 
 
 def _reason_for(error: VesaliusError) -> int:
-    if isinstance(error, TooLarge):
-        return OUT_OF_RESOURCES
-    if isinstance(error, Conflict):
-        return DUPLICATE_SOP_INSTANCE
-    if isinstance(error, MissingAttribute):
-        return DATA_SET_DOES_NOT_MATCH_SOP_CLASS
-    if isinstance(error, StorageFailure):
-        return PROCESSING_FAILURE
-    return CANNOT_UNDERSTAND
+    if isinstance(error, DoesNotMatchRequest):
+        return STUDY_UID_MISMATCH
+    return store_status(error)
 
 
 def _peek_uids(path: Path) -> tuple[str | None, str | None]:
@@ -100,12 +90,11 @@ def _store_part(archive: ArchiveService, part: _Part, expected_study: str | None
             owned=True))
     except VesaliusError as error:
         sop_class, sop_uid = _peek_uids(part.path) if not part.too_large else (None, None)
-        reason = STUDY_UID_MISMATCH if "does not match the study" in error.message else (
-            _reason_for(error))
-        outcome.failed.append((reason, error.message, sop_class, sop_uid))
+        outcome.failed.append((_reason_for(error), error.message, sop_class, sop_uid))
     except Exception:
         log.exception("unexpected failure storing a STOW-RS part")
-        outcome.failed.append((PROCESSING_FAILURE, "internal processing failure", None, None))
+        outcome.failed.append((st.PROCESSING_FAILURE, "internal processing failure", None,
+                               None))
     finally:
         part.path.unlink(missing_ok=True)
 
@@ -257,7 +246,7 @@ async def store_instances(request: Request) -> Response:
             return problem(status, message, code="too-large" if status == 413 else "invalid")
         # Parts before the breakdown were processed: the rest of the body is reported as
         # failed, so that the response never claims the whole request succeeded.
-        outcome.failed.append((OUT_OF_RESOURCES if status == 413 else CANNOT_UNDERSTAND,
+        outcome.failed.append((st.OUT_OF_RESOURCES if status == 413 else st.CANNOT_UNDERSTAND,
                                message, None, None))
     body = resolve_markers(dumps(_response_body(outcome, request, study)), request)
     if not outcome.failed:

@@ -1,9 +1,11 @@
-"""Domain errors → DIMSE status codes (PS3.4 Annexes B, C, F, J, K; PS3.7 Annex C)."""
+"""DICOM status codes and the domain errors they stand for (PS3.4 Annexes B, C, F, J, K,
+PS3.7 Annex C; PS3.18 §10.5.3 reuses them as STOW-RS failure reasons)."""
 
 from __future__ import annotations
 
 from vesalius.core.errors import (
     Conflict,
+    DoesNotMatchRequest,
     InvalidInput,
     MissingAttribute,
     NotFound,
@@ -23,16 +25,16 @@ INVALID_ATTRIBUTE_VALUE = 0x0106
 OUT_OF_RESOURCES = 0xA700
 DATASET_DOES_NOT_MATCH = 0xA900
 CANNOT_UNDERSTAND = 0xC000
-MOVE_DESTINATION_UNKNOWN = 0xA801
 MPPS_MAY_NO_LONGER_BE_UPDATED = 0xA710
 CLASS_INSTANCE_CONFLICT = 0x0119
 
 
 def store_status(error: VesaliusError) -> int:
-    """C-STORE failure status for a domain error (PS3.4 Table B.2-1)."""
+    """Failure status for an instance that was not stored (C-STORE, PS3.4 Table B.2-1;
+    STOW-RS failure reasons, PS3.18 §10.5.3)."""
     if isinstance(error, TooLarge | StorageFailure):
         return OUT_OF_RESOURCES
-    if isinstance(error, MissingAttribute):
+    if isinstance(error, MissingAttribute | DoesNotMatchRequest):
         return DATASET_DOES_NOT_MATCH
     if isinstance(error, Conflict):
         return DUPLICATE_SOP_INSTANCE
