@@ -171,7 +171,10 @@ class ArchiveService:
         except (IntegrityError, InstanceExists) as exc:
             self._compensate(sha256, blob_was_there)
             again = self.reader.find_instance(inst.sop_uid)
-            if again is not None and again.sha256 == sha256:
+            if again is None:  # not a concurrent store: the index refused the row
+                log.exception("index write failed")
+                raise StorageFailure("the index could not record the instance") from exc
+            if again.sha256 == sha256:
                 return StoreOutcome(StoreStatus.DUPLICATE, *outcome_ids)
             raise Conflict("instance was stored concurrently with different content") from exc
         except VesaliusError:

@@ -108,20 +108,31 @@ def test_concurrent_stores_into_one_study(archive: ArchiveService, tmp_path: Pat
     assert match["00201206"]["Value"] == [1]
 
 
-def test_index_failure_removes_the_new_blob(archive: ArchiveService, tmp_path: Path,
-                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def _make_instance_inserts_fail(archive: ArchiveService) -> None:
+    """A real database failure: a trigger that aborts every insert into ``instances``."""
+    from sqlalchemy import text
+
+    engine = archive.writer.engine
+    with engine.begin() as conn:
+        if engine.dialect.name == "sqlite":
+            conn.execute(text("CREATE TRIGGER fail_inserts BEFORE INSERT ON instances "
+                              "BEGIN SELECT RAISE(ABORT, 'disk full'); END"))
+        else:
+            conn.execute(text("CREATE FUNCTION fail_inserts() RETURNS trigger AS $$ "
+                              "BEGIN RAISE EXCEPTION 'disk full'; END $$ LANGUAGE plpgsql"))
+            conn.execute(text("CREATE TRIGGER fail_inserts BEFORE INSERT ON instances "
+                              "FOR EACH ROW EXECUTE FUNCTION fail_inserts()"))
+
+
+def test_index_failure_removes_the_new_blob(archive: ArchiveService, tmp_path: Path) -> None:
     """Blob first, then index; when indexing fails nothing is left behind."""
-    from sqlalchemy.exc import OperationalError
-
-    def failing_insert(*args: object, **kwargs: object) -> None:
-        raise OperationalError("insert", {}, Exception("disk full"))
-
-    monkeypatch.setattr(archive.writer, "insert", failing_insert)
     from vesalius.core.errors import StorageFailure
 
+    _make_instance_inserts_fail(archive)
     with pytest.raises(StorageFailure):
         archive.store_file(write(make_instance(), tmp_path))
     assert not list(archive.blobs.keys())  # type: ignore[attr-defined]
+    assert archive.reader.counts()["instances"] == 0
 
 
 def test_sweep_removes_only_unreferenced_blobs(archive: ArchiveService, tmp_path: Path) -> None:

@@ -13,6 +13,8 @@ from vesalius.archive.index.schema import metadata
 def make_engine(url: str, *, writer: bool = False, echo: bool = False) -> Engine:
     """Create an engine with the settings each backend needs.
 
+    Statement parameters are hidden from errors and logs: they carry patient data.
+
     SQLite: WAL journal, ``synchronous=NORMAL`` (durable at checkpoints, safe
     with WAL), foreign keys on, case-sensitive ``LIKE`` (DICOM matching is
     case-sensitive except for person names, which use normalized columns), and
@@ -23,6 +25,7 @@ def make_engine(url: str, *, writer: bool = False, echo: bool = False) -> Engine
         engine = create_engine(
             url,
             echo=echo,
+            hide_parameters=True,
             connect_args={"check_same_thread": False, "timeout": 60},
         )
 
@@ -42,7 +45,8 @@ def make_engine(url: str, *, writer: bool = False, echo: bool = False) -> Engine
             conn.exec_driver_sql("BEGIN IMMEDIATE" if writer else "BEGIN")
 
         return engine
-    return create_engine(url, echo=echo, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    return create_engine(url, echo=echo, pool_size=10, max_overflow=20, pool_pre_ping=True,
+                         hide_parameters=True)
 
 
 def create_schema(engine: Engine) -> None:
