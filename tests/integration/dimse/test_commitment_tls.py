@@ -145,8 +145,6 @@ class Pki:
 
 
 def _make_pki(directory: Path) -> Pki:
-    crypto = pytest.importorskip("cryptography")
-    del crypto
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec

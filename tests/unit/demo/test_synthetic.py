@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import os
 import subprocess
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import pydicom
 import pytest
 from pydicom.dataset import Dataset
 
+from conftest import require_tool
 from vesalius.demo.synthetic import (
     CT_IMAGE_STORAGE,
     DEFAULT_PATIENT,
@@ -193,14 +193,6 @@ def test_write_demo_writes_readable_part10_files(tmp_path: Path) -> None:
     assert [p.read_bytes() for p in paths] == [p.read_bytes() for p in again]
 
 
-def require_dciodvfy() -> Path:
-    if not DCIODVFY.exists():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{DCIODVFY} is required in CI (Debian package dicom3tools)")
-        pytest.skip(f"{DCIODVFY} not installed (Debian package dicom3tools)")
-    return DCIODVFY
-
-
 @pytest.mark.parametrize(
     "make",
     [
@@ -211,7 +203,7 @@ def require_dciodvfy() -> Path:
     ids=["ct", "dx", "us"],
 )
 def test_dciodvfy_finds_no_errors(make: object, tmp_path: Path) -> None:
-    tool = require_dciodvfy()
+    tool = require_tool(str(DCIODVFY))
     path = tmp_path / "instance.dcm"
     ds = make()  # type: ignore[operator]
     ds.save_as(path, enforce_file_format=True)
