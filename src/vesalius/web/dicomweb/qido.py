@@ -10,6 +10,7 @@ from vesalius.dicom.attributes import Level
 from vesalius.dicom.json_model import dumps
 from vesalius.web.dicomweb.common import (
     DICOM_JSON,
+    Endpoint,
     blocking,
     guarded,
     resolve_markers,
@@ -72,21 +73,18 @@ async def _search(request: Request, level: Level) -> Response:
     return Response(body, media_type=DICOM_JSON, headers=headers)
 
 
-@guarded
-async def search_studies(request: Request) -> Response:
-    return await _search(request, Level.STUDY)
+def searcher(level: Level) -> Endpoint:
+    """The QIDO-RS endpoint for one query level."""
+
+    @guarded
+    async def search(request: Request) -> Response:
+        return await _search(request, level)
+
+    search.__name__ = f"search_{level.value.lower()}"
+    return search
 
 
-@guarded
-async def search_series(request: Request) -> Response:
-    return await _search(request, Level.SERIES)
-
-
-@guarded
-async def search_instances(request: Request) -> Response:
-    return await _search(request, Level.IMAGE)
-
-
-@guarded
-async def search_patients(request: Request) -> Response:
-    return await _search(request, Level.PATIENT)
+search_studies = searcher(Level.STUDY)
+search_series = searcher(Level.SERIES)
+search_instances = searcher(Level.IMAGE)
+search_patients = searcher(Level.PATIENT)
