@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pydicom
-from pydicom.datadict import tag_for_keyword
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
@@ -19,44 +18,18 @@ from vesalius.archive.index.records import (
 )
 from vesalius.core.errors import InvalidInput, MissingAttribute
 from vesalius.core.uids import is_tolerable_uid
-from vesalius.dicom.attributes import Level
+from vesalius.dicom.attributes import Level, entity_tags
 from vesalius.dicom.json_model import JsonDict, dataset_metadata, dumps, int_value
 from vesalius.dicom.json_model import string_value as _string_value
 from vesalius.dicom.matching import normalize_date, normalize_time
 from vesalius.dicom.pixels import layout_to_json, pixel_layout
 
-_PATIENT_ATTRS = (
-    "PatientName", "PatientID", "IssuerOfPatientID", "IssuerOfPatientIDQualifiersSequence",
-    "PatientBirthDate", "PatientSex", "OtherPatientIDsSequence", "PatientComments",
-    "EthnicGroup", "PatientBirthTime",
-)
-_STUDY_ATTRS = (
-    "StudyInstanceUID", "StudyDate", "StudyTime", "AccessionNumber",
-    "IssuerOfAccessionNumberSequence", "ReferringPhysicianName", "StudyID", "StudyDescription",
-    "ProcedureCodeSequence", "NameOfPhysiciansReadingStudy", "AdmittingDiagnosesDescription",
-    "PatientAge", "PatientSize", "PatientWeight", "TimezoneOffsetFromUTC",
-    "RequestingService", "ReasonForPerformedProcedureCodeSequence",
-)
-_SERIES_ATTRS = (
-    "SeriesInstanceUID", "Modality", "SeriesNumber", "SeriesDescription", "SeriesDate",
-    "SeriesTime", "Laterality", "BodyPartExamined", "ProtocolName", "OperatorsName",
-    "PerformingPhysicianName", "PerformedProcedureStepStartDate",
-    "PerformedProcedureStepStartTime", "PerformedProcedureStepID", "RequestAttributesSequence",
-    "FrameOfReferenceUID", "Manufacturer", "ManufacturerModelName", "StationName",
-    "InstitutionName", "PatientPosition",
-)
 _REQUIRED_UIDS = ("SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID")
 
 
-def _tag_of(keyword: str) -> int:
-    tag = tag_for_keyword(keyword)
-    assert tag is not None, keyword
-    return int(tag)
-
-
-_PATIENT_TAGS = tuple(_tag_of(k) for k in _PATIENT_ATTRS)
-_STUDY_TAGS = tuple(_tag_of(k) for k in _STUDY_ATTRS)
-_SERIES_TAGS = tuple(_tag_of(k) for k in _SERIES_ATTRS)
+_PATIENT_TAGS = entity_tags(Level.PATIENT)
+_STUDY_TAGS = entity_tags(Level.STUDY)
+_SERIES_TAGS = entity_tags(Level.SERIES)
 
 
 def ensure_part10(path: Path) -> bool:

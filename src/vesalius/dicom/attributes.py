@@ -121,6 +121,11 @@ LEVEL_OF_KEY: dict[str, Level] = {
     keyword: level for level, keys in KEYS_BY_LEVEL.items() for keyword in keys
 }
 
+#: Attributes the archive derives (counts, sets) rather than reads from an instance.
+_DERIVED_KEYS = frozenset({"ModalitiesInStudy", "SOPClassesInStudy",
+                           "NumberOfStudyRelatedSeries", "NumberOfStudyRelatedInstances",
+                           "NumberOfSeriesRelatedInstances"})
+
 #: Value representation overrides for derived attributes not in pydicom's dictionary form.
 _VR_OVERRIDE = {"ModalitiesInStudy": "CS", "SOPClassesInStudy": "UI"}
 
@@ -157,3 +162,29 @@ def vr_of(keyword: str, tag: int) -> str:
 def tag_hex(tag: int) -> str:
     """``ggggeeee`` as used for keys of the DICOM JSON model (PS3.18 §F.2)."""
     return f"{tag:08X}"
+
+
+#: What each entity keeps from its first instance (for ``includefield`` and returns):
+#: its matching keys plus the other attributes of its modules (PS3.3 Patient, General
+#: Study and Patient Study, General Series, General Equipment, Frame of Reference).
+ENTITY_ATTRIBUTES: dict[Level, tuple[str, ...]] = {
+    Level.PATIENT: (*PATIENT_KEYS, "IssuerOfPatientIDQualifiersSequence",
+                    "OtherPatientIDsSequence", "PatientComments", "EthnicGroup",
+                    "PatientBirthTime"),
+    Level.STUDY: (*(k for k in STUDY_KEYS if k not in _DERIVED_KEYS),
+                  "IssuerOfAccessionNumberSequence", "ProcedureCodeSequence",
+                  "NameOfPhysiciansReadingStudy", "AdmittingDiagnosesDescription",
+                  "PatientAge", "PatientSize", "PatientWeight", "TimezoneOffsetFromUTC",
+                  "RequestingService", "ReasonForPerformedProcedureCodeSequence"),
+    Level.SERIES: (*(k for k in SERIES_KEYS if k not in _DERIVED_KEYS), "SeriesDate",
+                   "SeriesTime", "Laterality", "ProtocolName", "OperatorsName",
+                   "PerformingPhysicianName", "PerformedProcedureStepID",
+                   "RequestAttributesSequence", "FrameOfReferenceUID", "Manufacturer",
+                   "ManufacturerModelName", "StationName", "InstitutionName",
+                   "PatientPosition"),
+}
+
+
+def entity_tags(level: Level) -> tuple[int, ...]:
+    """Tags of :data:`ENTITY_ATTRIBUTES` for ``level``."""
+    return tuple(resolve_tag(keyword)[0] for keyword in ENTITY_ATTRIBUTES[level])
