@@ -12,13 +12,14 @@ TEST_STAMP := $(VENV)/.installed-test
 DATA_DIR ?= ./data
 HOST ?= 127.0.0.1
 HTTP_PORT ?= 8080
+FHIR_EXAMPLES := tests/fhir/node_modules/.package-lock.json
 
 .PHONY: run test lint bench system-deps clean
 
 run: $(STAMP)
 	$(BIN)/vesalius serve --data-dir $(DATA_DIR) --host $(HOST) --http-port $(HTTP_PORT) --demo
 
-test: $(TEST_STAMP) system-deps
+test: $(TEST_STAMP) system-deps $(FHIR_EXAMPLES)
 	$(BIN)/pytest -q
 
 lint: $(TEST_STAMP)
@@ -26,7 +27,7 @@ lint: $(TEST_STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-bench: $(TEST_STAMP) system-deps
+bench: $(TEST_STAMP) system-deps $(FHIR_EXAMPLES)
 	$(BIN)/python -m bench.run
 
 system-deps:
@@ -44,5 +45,9 @@ $(TEST_STAMP): pyproject.toml | $(VENV)/bin/python
 	$(BIN)/python -m pip install --quiet -e ".[test]"
 	touch $(STAMP) $@
 
+# Official FHIR R4 examples (CC0) for the record tests, pinned by tests/fhir/package-lock.json
+$(FHIR_EXAMPLES): tests/fhir/package.json tests/fhir/package-lock.json
+	npm ci --prefix tests/fhir --no-audit --no-fund --silent
+
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) tests/fhir/node_modules build *.egg-info .pytest_cache .mypy_cache .ruff_cache

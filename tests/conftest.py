@@ -166,3 +166,15 @@ class RunningDicom:
 def dicom(settings: Settings) -> Iterator[RunningDicom]:
     with RunningDicom(settings) as running:
         yield running
+
+
+FHIR_EXAMPLES_DIR = Path(__file__).parent / "fhir/node_modules/hl7.fhir.r4.examples"
+
+
+@pytest.fixture(scope="session")
+def fhir_examples() -> Path:
+    """The official HL7 FHIR R4 examples (npm hl7.fhir.r4.examples@4.0.1, CC0), installed by
+    ``make test`` from tests/fhir/package.json."""
+    require(FHIR_EXAMPLES_DIR.is_dir(),
+            "FHIR R4 examples missing: run `npm ci --prefix tests/fhir` (make test does)")
+    return FHIR_EXAMPLES_DIR

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from vesalius.archive.factory import build_archive, make_engines
+from vesalius.archive.factory import build_archive
+from vesalius.database.engine import make_engines
 from vesalius.archive.service import ArchiveService
 from vesalius.config import Settings
 from vesalius.network.registry import AERegistry

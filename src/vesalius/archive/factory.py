@@ -5,12 +5,13 @@ from __future__ import annotations
 from sqlalchemy.engine import Engine
 
 from vesalius.archive.events import EventBus
-from vesalius.archive.index.database import create_schema, make_engine
+from vesalius.archive.index.database import create_schema
 from vesalius.archive.index.reader import IndexReader
 from vesalius.archive.index.writer import IndexWriter
 from vesalius.archive.service import ArchiveService
 from vesalius.archive.storage.fs import FilesystemBlobStore
 from vesalius.config import Settings
+from vesalius.database.engine import make_engines
 from vesalius.dicom.attributes import LEVEL_OF_KEY, Level, resolve_tag
 
 
@@ -21,15 +22,6 @@ def extra_tag_levels(settings: Settings) -> dict[int, Level]:
         tag, keyword = resolve_tag(name)
         out[tag] = LEVEL_OF_KEY.get(keyword, Level.IMAGE)
     return out
-
-
-def make_engines(settings: Settings) -> tuple[Engine, Engine]:
-    """(reader, writer) engines; on PostgreSQL they are the same pool."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    url = settings.resolved_database_url
-    reader = make_engine(url)
-    writer = make_engine(url, writer=True) if url.startswith("sqlite") else reader
-    return reader, writer
 
 
 def build_archive(settings: Settings, events: EventBus | None = None,

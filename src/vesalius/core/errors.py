@@ -68,3 +68,35 @@ class StorageFailure(VesaliusError):
     """The blob store or index could not complete a write; nothing was kept."""
 
     code = "storage-failure"
+
+
+class PreconditionFailed(Conflict):
+    """A version or condition the caller required does not hold (HTTP 412)."""
+
+    code = "precondition-failed"
+
+
+class Gone(NotFound):
+    """The addressed resource existed and was deleted (HTTP 410)."""
+
+    code = "gone"
+
+
+class ValidationFailed(InvalidInput):
+    """Content breaks the rules of its definition; ``issues`` name each element.
+
+    Each issue is a mapping with ``severity``, ``code``, ``expression`` (FHIRPath of the
+    element) and ``diagnostics``, the shape of an OperationOutcome issue.
+    """
+
+    code = "validation-failed"
+
+    def __init__(self, message: str, issues: list[dict[str, str]]) -> None:
+        super().__init__(message)
+        self.issues = issues
+
+
+class NotSupported(VesaliusError):
+    """A valid request for something this server does not do (HTTP 501/400 by surface)."""
+
+    code = "not-supported"

@@ -20,7 +20,7 @@ from vesalius.archive.index.schema import (
     series,
     studies,
 )
-from vesalius.archive.index.write_lock import WriteLock
+from vesalius.database.write_lock import WriteLock
 from vesalius.core.errors import Conflict, NotFound
 from vesalius.dicom.matching import fuzzy_key, normalize_name
 

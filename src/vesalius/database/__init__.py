@@ -1,0 +1,1 @@
+"""Database plumbing shared by the archive index and the record (engines, writer lock)."""
