@@ -59,6 +59,10 @@ def _element(e: dict[str, Any]) -> dict[str, Any]:
         types.append(entry)
     if types:
         out["types"] = types
+    if e.get("isSummary"):
+        out["summary"] = True
+    if e.get("isModifier"):
+        out["modifier"] = True
     if "contentReference" in e:
         out["ref"] = e["contentReference"].lstrip("#")
     binding = e.get("binding")

@@ -58,6 +58,8 @@ class ElementDefinition:
     types: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (type code, reference target types)
     content_reference: str | None = None
     binding: str | None = None
+    summary: bool = False  # isSummary: part of the ``_summary=true`` view
+    modifier: bool = False  # isModifier
 
 
 @dataclass
@@ -92,7 +94,8 @@ class Definitions:
                 path: ElementDefinition(
                     path, int(e["min"]), str(e["max"]),
                     tuple((t["code"], tuple(t.get("targets", ()))) for t in e.get("types", ())),
-                    e.get("ref"), e.get("binding"))
+                    e.get("ref"), e.get("binding"), bool(e.get("summary")),
+                    bool(e.get("modifier")))
                 for path, e in structure["elements"].items()}
         return self._elements[type_name]
 
