@@ -64,6 +64,22 @@ class Settings:
     #: Default and maximum number of QIDO-RS results per request.
     qido_default_limit: int = 1000
     qido_max_limit: int = 10000
+    #: Base URL clients reach this server at (e.g. ``https://pacs.example.org``); it is the
+    #: address of the DICOMweb Endpoint in the record. Empty: taken from each request, or
+    #: ``http://host:http_port`` outside a request.
+    public_base_url: str = ""
+    #: Default and maximum page size of FHIR searches, histories and ``$everything``.
+    fhir_default_count: int = 20
+    fhir_max_count: int = 1000
+    #: Refuse writes whose relative references name resources that do not exist.
+    fhir_referential_integrity: bool = True
+    #: Largest FHIR request body (a resource or a Bundle), in bytes.
+    fhir_max_request_bytes: int = 64 * 1024**2
+    #: Most entries in one batch or transaction Bundle.
+    fhir_max_bundle_entries: int = 10000
+    #: Milliseconds a study must stay quiet before its ImagingStudy is (re)built, so a study
+    #: arriving slice by slice is written once, not once per instance.
+    imaging_link_quiet_ms: int = 1000
     log_level: str = field(default="info")
 
     @property
@@ -71,6 +87,13 @@ class Settings:
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'index.sqlite3').resolve()}"
+
+    @property
+    def base_url(self) -> str:
+        """Where clients reach this server, without a trailing slash."""
+        if self.public_base_url:
+            return self.public_base_url.rstrip("/")
+        return f"http://{self.host}:{self.http_port}"
 
     @property
     def blob_dir(self) -> Path:
