@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 import uvicorn
@@ -178,3 +179,12 @@ def fhir_examples() -> Path:
     require(FHIR_EXAMPLES_DIR.is_dir(),
             "FHIR R4 examples missing: run `npm ci --prefix tests/fhir` (make test does)")
     return FHIR_EXAMPLES_DIR
+
+
+@pytest.fixture
+def record(settings: Settings) -> Any:
+    """The record service on the test's database (SQLite or PostgreSQL)."""
+    from vesalius.database.engine import make_engines
+    from vesalius.record.service import RecordService
+
+    return RecordService(*make_engines(settings))

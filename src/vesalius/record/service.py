@@ -18,6 +18,7 @@ from sqlalchemy.engine import Engine
 
 from vesalius.core.errors import Gone, NotFound
 from vesalius.database.write_lock import WriteLock
+from vesalius.record.bundles import BundleProcessor
 from vesalius.record.definitions import Definitions, load
 from vesalius.record.events import RecordEventBus
 from vesalius.record.schema import history, metadata
@@ -54,6 +55,7 @@ class RecordOptions:
     default_count: int = 20
     max_count: int = 1000
     referential_integrity: bool = True
+    max_bundle_entries: int = 10000
 
 
 class RecordService:
@@ -136,6 +138,12 @@ class RecordService:
                            multiple: bool = False) -> int:
         with self.unit() as work:
             return work.conditional_delete(resource_type, query, multiple=multiple)
+
+    def process_bundle(self, bundle: Any, *, base: str, representation: bool = False
+                       ) -> dict[str, Any]:
+        """Batch or transaction (https://hl7.org/fhir/R4/http.html#transaction)."""
+        return BundleProcessor(self.unit, base=base, max_entries=self.options.max_bundle_entries,
+                               representation=representation).process(bundle)
 
     def validate(self, resource: Any) -> list[dict[str, str]]:
         """``$validate`` (https://hl7.org/fhir/R4/resource-operation-validate.html)."""

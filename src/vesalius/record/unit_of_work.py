@@ -119,7 +119,13 @@ class UnitOfWork:
     engine: SearchEngine
     referential_integrity: bool = True
     clock: Callable[[], datetime] = utcnow
+    #: Transactions check references once all their entries are written (they may refer to
+    #: each other in any order); single interactions check at once.
+    defer_reference_check: bool = False
+    #: Replaces the resource type at the start of issue expressions (``Bundle.entry[3].resource``).
+    expression_prefix: str = ""
     events: list[ResourceWritten] = field(default_factory=list)
+    _pending_references: dict[tuple[str, str], str] = field(default_factory=dict)
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -149,8 +155,13 @@ class UnitOfWork:
 
     # -- writing -----------------------------------------------------------------------------
 
-    def create(self, resource: Any, *, if_none_exist: str | None = None) -> Version:
-        """POST: the server assigns the id (https://hl7.org/fhir/R4/http.html#create)."""
+    def create(self, resource: Any, *, if_none_exist: str | None = None,
+               assigned_id: str | None = None) -> Version:
+        """POST: the server assigns the id (https://hl7.org/fhir/R4/http.html#create).
+
+        ``assigned_id``: an id the server chose earlier (a transaction pre-assigns ids so its
+        entries can refer to each other).
+        """
         resource_type = self._resource_type(resource)
         if if_none_exist is not None:
             found = self.match(resource_type, if_none_exist)
@@ -159,7 +170,10 @@ class UnitOfWork:
                     f"If-None-Exist matches {len(found)} {resource_type} resources")
             if found:
                 return _unchanged(self.read(resource_type, found[0]))
-        return self._store(resource_type, str(uuid4()), resource, "POST", None)
+        id = assigned_id or str(uuid4())
+        if assigned_id is not None and self._row(resource_type, id) is not None:
+            raise Conflict(f"{resource_type}/{id} already exists")
+        return self._store(resource_type, id, resource, "POST", None)
 
     def update(self, resource_type: str, id: str, resource: Any, *,
                if_match: str | None = None, method: str = "PUT") -> Version:
@@ -267,7 +281,16 @@ class UnitOfWork:
         meta = {k: v for k, v in (resource.get("meta") or {}).items() if k not in SERVER_META}
         stored = _ordered({**resource, "id": id,
                            "meta": {**meta, "versionId": str(version), "lastUpdated": instant(ts)}})
-        self.validator.check(stored)
+        try:
+            self.validator.check(stored)
+        except ValidationFailed as exc:
+            if self.expression_prefix:
+                for issue in exc.issues:
+                    expression = issue.get("expression", "")
+                    if expression.startswith(resource_type):
+                        issue["expression"] = self.expression_prefix + \
+                            expression[len(resource_type):]
+            raise
         self._check_references(resource_type, id, stored)
         content = json.dumps(stored, separators=(",", ":"), ensure_ascii=False)
         try:
@@ -293,11 +316,23 @@ class UnitOfWork:
         if not self.referential_integrity:
             return
         wanted: dict[tuple[str, str], str] = {}
-        for path, reference in _references(resource, resource_type):
+        for path, reference in _references(resource, self.expression_prefix or resource_type):
             m = LOCAL_REFERENCE.match(reference)
             if m and self.defs.is_resource(m.group("type")) \
                     and (m.group("type"), m.group("id")) != (resource_type, id):
                 wanted.setdefault((m.group("type"), m.group("id")), path)
+        if self.defer_reference_check:
+            for key, path in wanted.items():
+                self._pending_references.setdefault(key, path)
+            return
+        self._require_existing(wanted)
+
+    def check_deferred_references(self) -> None:
+        """Verify the references collected while ``defer_reference_check`` was on."""
+        pending, self._pending_references = self._pending_references, {}
+        self._require_existing(pending)
+
+    def _require_existing(self, wanted: dict[tuple[str, str], str]) -> None:
         if not wanted:
             return
         keys = list(wanted)
