@@ -129,10 +129,12 @@ class UnitOfWork:
 
     # -- reading -----------------------------------------------------------------------------
 
-    def _row(self, resource_type: str, id: str) -> Any:
-        return self.conn.execute(
-            select(resources).where(resources.c.resource_type == resource_type,
-                                    resources.c.id == id)).first()
+    def _row(self, resource_type: str, id: str, *, lock: bool = False) -> Any:
+        """The current row; ``lock`` holds it until commit (PostgreSQL ``FOR UPDATE``; SQLite
+        writers are serialized already), so If-Match checks and version numbers cannot race."""
+        query = select(resources).where(resources.c.resource_type == resource_type,
+                                        resources.c.id == id)
+        return self.conn.execute(query.with_for_update() if lock else query).first()
 
     def read(self, resource_type: str, id: str) -> Version:
         self.require_type(resource_type)
@@ -187,7 +189,7 @@ class UnitOfWork:
         if resource.get("id") != id:
             raise InvalidInput(f"the body's id ({resource.get('id')!r}) does not match the URL "
                                f"({id!r})")
-        row = self._row(resource_type, id)
+        row = self._row(resource_type, id, lock=True)
         self._check_version(row, if_match)
         if row is not None and not row.deleted:
             current = json.loads(row.content)
@@ -210,8 +212,8 @@ class UnitOfWork:
     def patch(self, resource_type: str, id: str, operations: Any, *,
               if_match: str | None = None) -> Version:
         """JSON Patch (RFC 6902, https://hl7.org/fhir/R4/http.html#patch)."""
+        self._check_version(self._row(resource_type, id, lock=True), if_match)
         current = self.read(resource_type, id)
-        self._check_version(self._row(resource_type, id), if_match)
         if not isinstance(operations, list):
             raise InvalidInput("a JSON Patch document is an array of operations")
         try:
@@ -227,7 +229,7 @@ class UnitOfWork:
     def delete(self, resource_type: str, id: str, *, if_match: str | None = None) -> Version | None:
         """DELETE: keeps history; deleting a deleted or unknown resource succeeds (idempotent)."""
         self.require_type(resource_type)
-        row = self._row(resource_type, id)
+        row = self._row(resource_type, id, lock=True)
         self._check_version(row, if_match)
         if row is None or row.deleted:
             return None
