@@ -19,6 +19,7 @@ from sqlalchemy.engine import Engine
 from vesalius.core.errors import Gone, NotFound
 from vesalius.database.write_lock import WriteLock
 from vesalius.record.bundles import BundleProcessor
+from vesalius.record.chart import Chart, build_chart
 from vesalius.record.definitions import Definitions, load
 from vesalius.record.events import RecordEventBus
 from vesalius.record.schema import history, metadata
@@ -168,6 +169,13 @@ class RecordService:
                 work.require_type(t)
             return self.engine.compartment(work.conn, patient_id, types=types, since=since,
                                            count=self._count(count), offset=offset)
+
+    def chart(self, patient_id: str, *, dicomweb: str, limit: int = 5000) -> Chart:
+        """The patient's chart sections and imaging timeline from one compartment query."""
+        with self._reading() as work:
+            work.read("Patient", patient_id)
+            found, total = self.engine.compartment(work.conn, patient_id, count=limit, offset=0)
+        return build_chart(patient_id, found, dicomweb=dicomweb, truncated=total > len(found))
 
     def history(self, resource_type: str | None = None, id: str | None = None, *,
                 since: datetime | None = None, count: int | None = None,
