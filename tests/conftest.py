@@ -73,14 +73,14 @@ def postgres_url() -> Iterator[str]:
 
 
 def _reset_postgres(url: str) -> None:
-    """Drop every table Vesalius creates, so no state leaks between tests."""
-    from vesalius.archive.index.schema import metadata
-    from vesalius.network.registry import metadata as registry_metadata
-    from vesalius.worklist.service import metadata as worklist_metadata
+    """Drop every table in the private schema (archive, record, link, …), so no state leaks
+    between tests."""
+    from sqlalchemy import MetaData
 
     engine = create_engine(url)
-    for tables in (metadata, registry_metadata, worklist_metadata):
-        tables.drop_all(engine)
+    existing = MetaData()
+    existing.reflect(engine)
+    existing.drop_all(engine)
     with engine.begin() as conn:  # left by the index-failure test
         conn.execute(text("DROP FUNCTION IF EXISTS fail_inserts() CASCADE"))
     engine.dispose()
