@@ -1,0 +1,29 @@
+"""Keeps the search index rows of a resource in step with its current version."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, delete, insert
+
+from vesalius.record.definitions import Definitions
+from vesalius.record.search.extract import Extractor
+from vesalius.record.search.tables import TABLES
+
+
+class SearchIndexer:
+    """Writes index rows in the caller's transaction, so index and resource change together."""
+
+    def __init__(self, defs: Definitions, *, base_url: str | None = None) -> None:
+        self._extractor = Extractor(defs, base_url=base_url)
+
+    def index(self, conn: Connection, resource_pk: int, resource: dict[str, Any]) -> None:
+        """Replace all index rows of resource_pk with those extracted from resource."""
+        self.unindex(conn, resource_pk)
+        for param_type, rows in self._extractor.rows(resource).items():
+            conn.execute(insert(TABLES[param_type]),
+                         [{"resource_pk": resource_pk, **row} for row in rows])
+
+    def unindex(self, conn: Connection, resource_pk: int) -> None:
+        for table in TABLES.values():
+            conn.execute(delete(table).where(table.c.resource_pk == resource_pk))
