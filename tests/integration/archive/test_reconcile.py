@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from data_factory import make_instance, write
 from pydicom.uid import generate_uid
 
+from data_factory import make_instance, write
 from vesalius.archive.reconcile import PatientIdentity, refile_studies, studies_filed_under
 from vesalius.archive.service import ArchiveService
 from vesalius.dicom.attributes import Level
