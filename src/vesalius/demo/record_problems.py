@@ -197,10 +197,9 @@ def _add_medications(chart: Chart) -> None:
 
 def _vaccinations() -> list[tuple[str, str, str, str, int]]:
     """(key, day, CVX code, display, dose number) of every vaccination."""
-    flu = [(f"influenza-{year}", f"{year}-10-0{year % 7 + 1}", "141",
-            "Influenza, seasonal, injectable", 1) for year in range(2019, 2026)]
-    flu.append(("influenza-2026", VISITS["cough-2026"].day, "141",
-                "Influenza, seasonal, injectable", 1))
+    # Each autumn's flu shot is given at the October blood draw.
+    flu = [(f"influenza-{year}", f"{year}-10-12", "141", "Influenza, seasonal, injectable", 1)
+           for year in range(2019, 2027)]
     covid = ("SARS-COV-2 (COVID-19) vaccine, mRNA, spike protein, LNP, preservative free, "
              "30 mcg/0.3mL dose")
     return [
