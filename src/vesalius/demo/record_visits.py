@@ -8,8 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from vesalius.demo.record_chart import SNOMED, V3_ACT_CODE, Chart, Resource, coding, concept
-from vesalius.demo.record_team import GP, NEUROLOGIST, hospital
-from vesalius.demo.record_team import doctor as doctor_ref
+from vesalius.demo.record_team import GP, NEUROLOGIST, doctor, hospital
 
 _PARTICIPATION = "http://terminology.hl7.org/CodeSystem/v3-ParticipationType"
 
@@ -74,7 +73,7 @@ def add_encounters(chart: Chart) -> None:
             "subject": chart.patient_ref,
             "participant": [{
                 "type": [concept(_PARTICIPATION, "PPRF", "primary performer")],
-                "individual": doctor_ref(chart, v.doctor),
+                "individual": doctor(chart, v.doctor),
             }],
             "period": {"start": v.started(), "end": f"{v.day}T{v.end}Z"},
             "reasonCode": [concept(SNOMED, *v.reason)],
