@@ -111,11 +111,11 @@ class Validator:
         kind = value.get("resourceType")
         if not isinstance(kind, str) or kind not in self._resource_types:
             if kind in _ABSTRACT_RESOURCES:
-                why = f"resourceType {kind!r} is abstract"
+                why = f"resourceType {_shown(kind)} is abstract"
             elif kind is None:
                 why = "resourceType is missing"
             else:
-                why = f"unknown resourceType {kind!r}"
+                why = f"unknown resourceType {_shown(kind)}"
             _error(issues, "structure", f"{path or 'Resource'}.resourceType", why)
             return
         if contained and "contained" in value:
@@ -136,7 +136,8 @@ class Validator:
             entry = shape.elements.get(key)
             if entry is None:
                 if not (key == "resourceType" and shape.resource):
-                    _error(issues, "structure", f"{path}.{key}", f"unknown element {key!r}")
+                    _error(issues, "structure", f"{path}.{key[:64]}",
+                           f"unknown element {_shown(key)}")
                 continue
             element, extension = entry
             here = f"{path}.{element.name}"
@@ -223,32 +224,32 @@ class Validator:
         code = element.type_code
         if code == "boolean":
             if not isinstance(value, bool):
-                _error(issues, "value", here, f"boolean must be true or false, not {value!r}")
+                _error(issues, "value", here, f"boolean must be true or false, not {_shown(value)}")
             return
         if code in _INTEGER_TYPES:
             low, high = _INTEGER_TYPES[code]
             if isinstance(value, bool) or not isinstance(value, int):
-                _error(issues, "value", here, f"{code} must be a JSON integer, not {value!r}")
+                _error(issues, "value", here, f"{code} must be a JSON integer, not {_shown(value)}")
             elif not low <= value <= high:
                 _error(issues, "value", here, f"{code} must be in [{low}, {high}]")
             return
         if code == "decimal":
             if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
-                _error(issues, "value", here, f"decimal must be a JSON number, not {value!r}")
+                _error(issues, "value", here, f"decimal must be a JSON number, not {_shown(value)}")
             elif isinstance(value, float | Decimal) and not math.isfinite(value):
                 _error(issues, "value", here, "decimal must be finite")
             return
         if not isinstance(value, str):
-            _error(issues, "value", here, f"{code} must be a JSON string, not {value!r}")
+            _error(issues, "value", here, f"{code} must be a JSON string, not {_shown(value)}")
         elif not value.strip():
             _error(issues, "value", here, "strings must not be empty or only whitespace")
         elif len(value) > MAX_STRING and code != "base64Binary":
             _error(issues, "too-long", here, f"longer than {MAX_STRING} characters")
         elif element.pattern is not None and not element.pattern.fullmatch(value):
-            _error(issues, "value", here, f"{value[:64]!r} is not a valid {code}")
+            _error(issues, "value", here, f"{_shown(value)} is not a valid {code}")
         elif element.codes is not None and value not in element.codes:
             _error(issues, "code-invalid", here,
-                   f"{value[:64]!r} is not in the required value set of {element.path}")
+                   f"{_shown(value)} is not in the required value set of {element.path}")
 
     def _coded(self, systems: dict[str, frozenset[str]], value: dict[str, Any], here: str,
                issues: list[Issue]) -> None:
@@ -259,11 +260,11 @@ class Validator:
         for i, coding in enumerate(codings):
             if not isinstance(coding, dict):
                 continue
-            codes = systems.get(coding.get("system"))  # type: ignore[arg-type]
-            code = coding.get("code")
+            system, code = coding.get("system"), coding.get("code")
+            codes = systems.get(system) if isinstance(system, str) else None
             if codes is not None and isinstance(code, str) and code not in codes:
                 _error(issues, "code-invalid", f"{here}.coding[{i}].code",
-                       f"{code[:64]!r} is not in the required value set for its system")
+                       f"{_shown(code)} is not in the required value set for its system")
 
     def _reference(self, targets: frozenset[str], value: dict[str, Any], here: str,
                    issues: list[Issue]) -> None:
@@ -276,7 +277,7 @@ class Validator:
         kind, id_, version = match["type"], match["id"], match["version"]
         if not _ID.fullmatch(id_) or (version is not None and not _ID.fullmatch(version)):
             _error(issues, "value", f"{here}.reference",
-                   f"{reference[:128]!r}: ids are 1-64 of A-Z a-z 0-9 - .")
+                   f"{_shown(reference)}: ids are 1-64 of A-Z a-z 0-9 - .")
         elif targets and kind not in targets:
             _error(issues, "value", f"{here}.reference",
                    f"a reference to {kind} is not allowed here (only "
@@ -287,12 +288,15 @@ class Validator:
     def _shape(self, path: str) -> _Shape:
         shape = self._shapes.get(path)
         if shape is None:
-            shape = self._shapes[path] = _Shape(path, resource=path in self._resource_types)
+            # Published only once complete: threads share a validator, and two compiling the
+            # same path at once build equal shapes.
+            shape = _Shape(path, resource=path in self._resource_types)
             self._compile(shape)
+            self._shapes[path] = shape
         return shape
 
     def _compile(self, shape: _Shape) -> None:
-        """Fill ``shape`` from the definitions of its children (registered first: recursion)."""
+        """Fill ``shape`` from the definitions of its children (nested shapes by key, lazily)."""
         root = shape.path.split(".", 1)[0]
         for definition in self._child_definitions(root).get(shape.path, ()):
             base = definition.path.rsplit(".", 1)[1]
@@ -355,12 +359,21 @@ class Validator:
         """Definitions of one structure grouped by their parent path."""
         children = self._children.get(root)
         if children is None:
-            children = self._children[root] = {}
+            children = {}
             for path, definition in self._defs.elements(root).items():
                 children.setdefault(path.rsplit(".", 1)[0], []).append(definition)
+            self._children[root] = children
         return children
 
 
 def _error(issues: list[Issue], code: str, expression: str, diagnostics: str) -> None:
     issues.append({"severity": "error", "code": code, "expression": expression,
                    "diagnostics": diagnostics})
+
+
+def _shown(value: object) -> str:
+    """A value as quoted in a diagnostic, bounded: hostile input must not be echoed in full."""
+    if isinstance(value, dict | list):
+        return f"a JSON {'object' if isinstance(value, dict) else 'array'}"
+    text = repr(value)
+    return text if len(text) <= 80 else f"{text[:77]}..."

@@ -299,3 +299,11 @@ def test_check_raises_validation_failed_with_every_issue(validator: Validator) -
         ("Observation.status", "code-invalid"), ("Observation.code", "required")}
     assert all(i["severity"] == "error" and i["diagnostics"] for i in raised.value.issues)
     json.dumps(raised.value.issues)  # OperationOutcome-ready
+
+
+def test_diagnostics_do_not_echo_hostile_input(validator: Validator) -> None:
+    hostile = changed(PATIENT, birthDate={"x": "y" * 10_000}, gender="z" * 10_000,
+                      **{"k" * 10_000: 1})
+    found = validator.validate(hostile)
+    assert {i["code"] for i in found} == {"value", "code-invalid", "structure"}
+    assert all(len(i["diagnostics"]) < 200 and len(i["expression"]) < 100 for i in found)
