@@ -24,7 +24,7 @@ from typing import Any
 
 import pynetdicom
 
-from bench import client, data, dimse, report
+from bench import client, data, dimse, fhir, report
 from bench.servers import (
     BENCH_DEST_AET,
     DimsePeers,
@@ -288,6 +288,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="parallel associations in the multi-association C-STORE test")
     parser.add_argument("--move-runs", type=int, default=3, help="C-MOVEs of the series")
     parser.add_argument("--echo-runs", type=int, default=20)
+    parser.add_argument("--fhir-resources", type=int, default=100_000,
+                        help="FHIR resources loaded after the DICOM phases (searches at a "
+                             "tenth and at all; bench/fhir.py); 0 skips the FHIR phases")
     args = parser.parse_args(argv)
     if args.report_only:
         PERFORMANCE_MD.write_text(report.markdown(json.loads(args.results.read_text())))
@@ -343,6 +346,14 @@ def main(argv: list[str] | None = None) -> int:
         if scp is not None:
             ceiling = dimse_phase(rec, dimse_series, scp, args.associations, args.qido_runs,
                                   args.move_runs, args.echo_runs)
+        fhir_results: dict[str, Any] | None = None
+        if args.fhir_resources:
+            fhir_started, fhir_load = time.monotonic(), list(os.getloadavg())
+            fhir_results = fhir.run_phases(servers[0].base_url + "/fhir", args.fhir_resources,
+                                           threads=args.threads, runs=args.qido_runs)
+            fhir_results["meta"] = fhir.describe(
+                servers[:1], "make bench (FHIR phases of python -m bench.run)", fhir_started,
+                fhir_load)
         disk = {s.name: s.disk_bytes() for s in servers}
     finally:
         for s in servers:
@@ -388,6 +399,8 @@ def main(argv: list[str] | None = None) -> int:
             "client": f"pynetdicom {pynetdicom.__version__}, TCP_NODELAY, "
                       "max PDU received 16382 (pynetdicom default)",
         }
+    if fhir_results is not None:
+        results["fhir"] = fhir_results
     results["meta"]["disagreements"] = (
         check_agreement(rec.results, ["small", "large"])
         + check_dimse(rec.results, dimse_series, args.move_runs)
