@@ -7,6 +7,7 @@ import logging
 import re
 from collections.abc import Callable, Iterator
 from datetime import datetime
+from decimal import Decimal
 from functools import cache
 from typing import Any
 
@@ -144,7 +145,7 @@ class Extractor:
         if not isinstance(value, dict):
             return
         ref = value.get("reference")
-        if isinstance(ref, str) and not ref.startswith("#"):
+        if isinstance(ref, str):
             yield self.reference(ref)
         identifier = value.get("identifier")
         if isinstance(identifier, dict) and identifier.get("value") is not None:
@@ -156,7 +157,7 @@ class Extractor:
         """Columns of a reference: ``Type/id`` (relative, or absolute on our base) and/or url."""
         url: str | None = None
         relative = ref
-        if "://" in ref or ref.startswith("urn:"):
+        if "://" in ref or ref.startswith(("urn:", "#")):
             url = ref[:512]
             if self._base is None or not ref.startswith(self._base):
                 return {"target_type": None, "target_id": None, "url": url,
@@ -243,10 +244,15 @@ def _bound(value: Any, side: int) -> datetime | None:
         return None
 
 
+def _is_number(value: Any) -> bool:
+    """fhirpathpy hands decimals back as Decimal, JSON as int/float."""
+    return isinstance(value, int | float | Decimal) and not isinstance(value, bool)
+
+
 def _numbers(value: Any) -> Iterator[Row]:
     if isinstance(value, dict):
         value = value.get("value")
-    if isinstance(value, int | float) and not isinstance(value, bool):
+    if _is_number(value):
         yield {"low": float(value), "high": float(value)}
 
 
@@ -256,15 +262,14 @@ def _quantities(value: Any) -> Iterator[Row]:
     if "low" in value or "high" in value:  # Range
         low, high = value.get("low") or {}, value.get("high") or {}
         unit = low or high
-        if isinstance(low.get("value", 0.0), int | float) and isinstance(
-                high.get("value", 0.0), int | float):
+        if _is_number(low.get("value", 0.0)) and _is_number(high.get("value", 0.0)):
             yield {"system": _text(unit.get("system")), "code": _text(unit.get("code")),
                    "unit": _text(unit.get("unit")),
                    "low": float(low.get("value", float("-inf"))),
                    "high": float(high.get("value", float("inf")))}
         return
     number = value.get("value")
-    if not isinstance(number, int | float) or isinstance(number, bool):
+    if not _is_number(number):
         return
     if "currency" in value:  # Money
         yield {"system": _CURRENCY_SYSTEM, "code": _text(value["currency"]), "unit": None,
