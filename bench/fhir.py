@@ -325,6 +325,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _terminate)
     started = time.monotonic()
     load_at_start = list(os.getloadavg())
+    cache_root().mkdir(parents=True, exist_ok=True)
     workroot = Path(tempfile.mkdtemp(prefix="fhir-", dir=cache_root()))
     server = start_vesalius(workroot / "vesalius")
     log(f"Vesalius {server.version} at {server.base_url} (pid {server.pid})")
