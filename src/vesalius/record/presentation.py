@@ -155,7 +155,8 @@ def _tagged(view: dict[str, Any]) -> dict[str, Any]:
                                                     and t.get("code") == "SUBSETTED")]
     meta["tag"] = [*tags, SUBSETTED]
     head: dict[str, Any] = {k: view[k] for k in ("resourceType", "id") if k in view}
-    return {**head, "meta": meta, **{k: v for k, v in view.items() if k not in head}}
+    return {**head, "meta": meta,
+            **{k: v for k, v in view.items() if k not in head and k != "meta"}}
 
 
 def _definition(definitions: dict[str, ElementDefinition], path: str,

@@ -117,10 +117,16 @@ def test_elements_keeps_asked_and_mandatory(fhir_examples: Path, defs: Definitio
     assert view["meta"]["tag"] == [SUBSETTED]
 
 
-def test_subsetted_tag_is_not_doubled(fhir_examples: Path, defs: Definitions) -> None:
-    patient = example(fhir_examples, "Patient-example.json")
-    twice = summarize(summarize(patient, "data", None, defs), "data", None, defs)
-    assert twice["meta"]["tag"] == [SUBSETTED]
+def test_subsetted_tag_joins_existing_meta_once(fhir_examples: Path, defs: Definitions) -> None:
+    own = {"system": "http://example.org/tags", "code": "mine"}
+    patient = {**example(fhir_examples, "Patient-example.json"),
+               "meta": {"versionId": "3", "tag": [own]}}
+    once = summarize(patient, "true", None, defs)
+    assert once["meta"] == {"versionId": "3", "tag": [own, SUBSETTED]}
+    assert list(once)[:3] == ["resourceType", "id", "meta"]
+    twice = summarize(once, "data", None, defs)
+    assert twice["meta"]["tag"] == [own, SUBSETTED]
+    assert patient["meta"] == {"versionId": "3", "tag": [own]}
 
 
 def test_history_bundle_entries_and_links() -> None:
