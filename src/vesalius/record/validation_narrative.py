@@ -23,8 +23,10 @@ FORBIDDEN_ELEMENTS = frozenset({
 # Constructs XML reads as text but an HTML parser may not (``<?x > <img onerror=…> ?>``), and
 # markup that declares entities; narratives never need them.
 _RAW_FORBIDDEN = ("<?", "<![cdata[", "<!doctype", "<!entity", "javascript:", "vbscript:")
-_RAW_TAG = re.compile(r"<\s*/?\s*([a-z][\w.:-]*)")
-_RAW_EVENT = re.compile(r"[\s\"'/]on[a-z]+\s*=")
+_RAW_ELEMENT = re.compile(
+    r"<\s*/?\s*(?:[\w.-]+:)?(" + "|".join(sorted(FORBIDDEN_ELEMENTS)) + r")(?![\w.:-])")
+# An event attribute inside a tag (between its ``<`` and the next ``<`` or ``>``).
+_RAW_EVENT = re.compile(r"<[^<>]*[\s\"'/](on[a-z]+)\s*=")
 
 _SCRIPT_URL = re.compile(r"^\s*(?:(?:java|vb)script|data)\s*:", re.IGNORECASE)
 # Browsers ignore ASCII control characters and whitespace inside a URL scheme.
@@ -65,13 +67,12 @@ def _raw_problem(lower: str) -> str | None:
     for token in _RAW_FORBIDDEN:
         if token in lower:
             return f"narrative must not contain {token!r}"
-    for tag in _RAW_TAG.finditer(lower):
-        if _local(tag.group(1).replace(":", "}")) in FORBIDDEN_ELEMENTS:
-            return f"narrative must not contain <{tag.group(1)}>"
-    for event in _RAW_EVENT.finditer(lower):
-        at = event.start()
-        if lower.rfind("<", 0, at) > lower.rfind(">", 0, at):
-            return f"narrative must not contain event attribute {event.group(0)[1:-1].strip()!r}"
+    element = _RAW_ELEMENT.search(lower)
+    if element is not None:
+        return f"narrative must not contain <{element.group(1)}>"
+    event = _RAW_EVENT.search(lower)
+    if event is not None:
+        return f"narrative must not contain event attribute {event.group(1)!r}"
     return None
 
 
