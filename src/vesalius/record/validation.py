@@ -59,7 +59,7 @@ class _Element:
     pattern: re.Pattern[str] | None = None
     codes: frozenset[str] | None = None  # required binding of a ``code``
     systems: dict[str, frozenset[str]] | None = None  # required binding of a CodeableConcept
-    targets: frozenset[str] | None = None  # allowed reference types; None = any
+    targets: frozenset[str] | None = None  # of a Reference: allowed types (empty = any)
     choice: str = ""  # the ``[x]`` path this name is one variant of
 
 
