@@ -8,8 +8,8 @@ the order's ACSN identifier, and an order without one first gets a generated one
 characters, derived from the order's id) written back to it; the resulting event schedules
 it. A re-written order whose accession is already on the worklist schedules nothing.
 
-Cancelled orders (``revoked``, ``entered-in-error``) leave their step on the worklist: the
-worklist service has no way to discontinue a scheduled step yet.
+A cancelled order (``revoked``, ``entered-in-error``, or deleted) discontinues its
+still-scheduled step, so modalities stop offering it.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from vesalius.core.errors import PreconditionFailed
+from vesalius.core.errors import PreconditionFailed, VesaliusError
 from vesalius.imaging_link.mapping import DCM, SNOMED, Resource, accession_identifier, is_accession
 from vesalius.imaging_link.patients import (
     dicom_date,
@@ -38,6 +38,8 @@ from vesalius.worklist.service import WorklistService
 log = logging.getLogger(__name__)
 
 IMAGING_CATEGORY = "363679005"
+#: Order statuses that withdraw a scheduled step (https://hl7.org/fhir/R4/valueset-request-status.html).
+CANCELLED = ("revoked", "entered-in-error")
 #: System of the accession numbers this installation assigns to orders.
 ACCESSION_SYSTEM = "urn:vesalius:accession"
 
@@ -105,7 +107,15 @@ class Orders:
 
     def handle(self, event: ResourceWritten) -> None:
         order = event.resource
-        if event.resource_type != "ServiceRequest" or order is None:
+        if event.resource_type != "ServiceRequest":
+            return
+        if order is None:
+            self._cancel_deleted(event)
+            return
+        if order.get("status") in CANCELLED and is_imaging_order(order):
+            accession = accession_of(order)
+            if accession is not None:
+                self.worklist.cancel(accession)
             return
         if order.get("status") != "active" or not is_imaging_order(order):
             return
@@ -130,6 +140,16 @@ class Orders:
             accession_number=accession, description=description,
             requested_procedure_description=description)
         self._on_scheduled(accession)
+
+    def _cancel_deleted(self, event: ResourceWritten) -> None:
+        """A deleted order's last version names its accession."""
+        try:
+            last = self.record.vread("ServiceRequest", event.id, str(event.version - 1))
+        except VesaliusError:
+            return
+        accession = accession_of(last.resource or {})
+        if accession is not None and is_imaging_order(last.resource or {}):
+            self.worklist.cancel(accession)
 
     def _assign_accession(self, event: ResourceWritten, order: Resource) -> None:
         """Write a generated accession into the order; its own event then schedules it."""

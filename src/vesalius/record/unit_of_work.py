@@ -85,7 +85,8 @@ class Version:
 
 
 def _ordered(resource: dict[str, Any]) -> dict[str, Any]:
-    head = {k: resource[k] for k in ("resourceType", "id", "meta") if k in resource}
+    head: dict[str, Any] = {k: resource[k] for k in ("resourceType", "id", "meta")
+                            if k in resource}
     return {**head, **{k: v for k, v in resource.items() if k not in head}}
 
 
@@ -297,9 +298,11 @@ class UnitOfWork:
         content = json.dumps(stored, separators=(",", ":"), ensure_ascii=False)
         try:
             if row is None:
-                pk = self.conn.execute(insert(resources).values(
+                inserted = self.conn.execute(insert(resources).values(
                     resource_type=resource_type, id=id, version=version, last_updated=ts,
-                    deleted=False, content=content)).inserted_primary_key[0]
+                    deleted=False, content=content)).inserted_primary_key
+                assert inserted is not None
+                pk = inserted[0]
             else:
                 pk = row.pk
                 self.conn.execute(update(resources).where(resources.c.pk == pk).values(

@@ -240,6 +240,15 @@ class WorklistService:
                 self._set_step_status(conn, row.sps_id, row.accession_number, new_status)
             return str(new_status)
 
+    def cancel(self, accession_number: str) -> int:
+        """Discontinue the still-scheduled steps of an accession (the order was cancelled);
+        returns how many. Steps already performed or completed stay as they are."""
+        with self.engine.begin() as conn:
+            result = conn.execute(scheduled_steps.update().where(and_(
+                scheduled_steps.c.accession_number == accession_number,
+                scheduled_steps.c.status == "SCHEDULED")).values(status="DISCONTINUED"))
+        return int(result.rowcount or 0)
+
     def mpps_status(self, sop_uid: str) -> str:
         with self.engine.connect() as conn:
             status = conn.execute(select(performed_steps.c.status)

@@ -331,3 +331,28 @@ def test_background_worker_rebuilds_after_quiet(world: World) -> None:
         time.sleep(0.05)
     link.stop()
     assert world.imaging_study(study)["numberOfInstances"] == 1
+
+
+def test_cancelled_or_deleted_orders_leave_the_worklist(world: World) -> None:
+    patient_id = _patient(world, _mrn(), issuer="1.2.3.4")
+
+    def order() -> tuple[str, dict[str, Any], str]:
+        created = world.record.create({
+            "resourceType": "ServiceRequest", "status": "active", "intent": "order",
+            "category": [{"coding": [{"system": "http://snomed.info/sct",
+                                      "code": "363679005"}]}],
+            "code": {"text": "CT chest"}, "subject": {"reference": f"Patient/{patient_id}"},
+            "occurrenceDateTime": "2026-03-02"})
+        stored = world.record.read("ServiceRequest", created.id).resource
+        assert stored is not None
+        (acsn,) = [i for i in stored["identifier"] if i.get("type") == ACSN]
+        return created.id, stored, acsn["value"]
+
+    revoked_id, revoked, revoked_acsn = order()
+    deleted_id, _, deleted_acsn = order()
+    world.record.update("ServiceRequest", revoked_id, {**revoked, "status": "revoked"})
+    world.record.delete("ServiceRequest", deleted_id)
+    for accession in (revoked_acsn, deleted_acsn):
+        assert world.worklist.find([("AccessionNumber", accession)]) == []
+        (step,) = world.worklist.find([("AccessionNumber", accession)], include_done=True)
+        assert step.status == "DISCONTINUED"
