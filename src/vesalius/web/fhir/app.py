@@ -15,10 +15,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from vesalius.core.errors import InvalidInput, NotFound, VesaliusError
+from vesalius.core.errors import InvalidInput, NotFound, NotSupported, VesaliusError
 from vesalius.web.fhir import interactions, operations, searching
 from vesalius.web.fhir.outcome import error_outcome, outcome
-from vesalius.web.fhir.requests import check_accept, query_params
+from vesalius.web.fhir.requests import check_accept, query_params, resource_id
 from vesalius.web.fhir.responses import fhir_response
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -47,13 +47,23 @@ def _route(path: str, **handlers: Handler) -> Route:
     async def dispatch(request: Request) -> Response:
         handler = table.get(request.method)
         if handler is None:
-            allowed = ", ".join(sorted(table))
-            return fhir_response(request, outcome(
-                "error", "not-supported", f"{request.method} is not supported here; "
-                f"allowed: {allowed}"), 405, {"Allow": allowed})
+            return _not_allowed(request, sorted(table))
         return await _guarded(handler, request)
 
     return Route(path, dispatch, methods=METHODS)
+
+
+def _not_allowed(request: Request, allowed: list[str]) -> Response:
+    return fhir_response(request, outcome(
+        "error", "not-supported",
+        f"{request.method} is not supported here; allowed: {', '.join(allowed)}"),
+        405, {"Allow": ", ".join(allowed)})
+
+
+async def _post_instance(request: Request) -> Response:
+    """``POST [type]/$op`` lands here: unknown operations are 501, anything else 405."""
+    resource_id(request)
+    return _not_allowed(request, ["DELETE", "GET", "HEAD", "PATCH", "PUT"])
 
 
 def _by_query(without: Handler, with_query: Handler) -> Handler:
@@ -64,6 +74,9 @@ def _by_query(without: Handler, with_query: Handler) -> Handler:
 
 
 async def _unknown(request: Request) -> Response:
+    operation = request.url.path.rstrip("/").rsplit("/", 1)[-1]
+    if operation.startswith("$"):
+        raise NotSupported(f"the operation {operation} is not supported here")
     raise NotFound(f"no FHIR interaction at {request.url.path}")
 
 
@@ -87,7 +100,7 @@ def fhir_routes() -> list[BaseRoute]:
         _route("/{type}/{id}/$validate", post=operations.validate),
         _route("/{type}/{id}/$everything", get=operations.everything),
         _route("/{type}/{id}", get=interactions.read, put=interactions.update,
-               patch=interactions.patch, delete=interactions.delete),
+               patch=interactions.patch, delete=interactions.delete, post=_post_instance),
         _route("/{rest:path}", get=_unknown, post=_unknown, put=_unknown, patch=_unknown,
                delete=_unknown),
     ]
