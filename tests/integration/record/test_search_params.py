@@ -293,9 +293,8 @@ def test_unknown_parameters_strict_and_lenient(store: Store) -> None:
         with pytest.raises(InvalidInput, match=named):
             store.search(resource_type, [(bad, value)], strict=True)
         assert store.search(resource_type, [(bad, value)]).params == []
-    with pytest.raises(InvalidInput, match="nonsense"):
-        with store.engine.connect() as conn:
-            store.search_engine.match(conn, "Patient", [("nonsense", "1")])
+    with pytest.raises(InvalidInput, match="nonsense"), store.engine.connect() as conn:
+        store.search_engine.match(conn, "Patient", [("nonsense", "1")])
 
 
 @pytest.mark.parametrize(("key", "value", "message"), [

@@ -268,12 +268,12 @@ def _quantities(value: Any) -> Iterator[Row]:
                    "low": float(low.get("value", float("-inf"))),
                    "high": float(high.get("value", float("inf")))}
         return
-    number = value.get("value")
-    if not _is_number(number):
+    if not _is_number(value.get("value")):
         return
+    number = float(value["value"])
     if "currency" in value:  # Money
         yield {"system": _CURRENCY_SYSTEM, "code": _text(value["currency"]), "unit": None,
-               "low": float(number), "high": float(number)}
+               "low": number, "high": number}
         return
     yield {"system": _text(value.get("system")), "code": _text(value.get("code")),
-           "unit": _text(value.get("unit")), "low": float(number), "high": float(number)}
+           "unit": _text(value.get("unit")), "low": number, "high": number}

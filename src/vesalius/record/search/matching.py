@@ -34,8 +34,11 @@ def ordered(prefix: str, low: Any, high: Any, s_low: Any, s_high: Any, *,
                       "le": low < s_high, "sa": low >= s_high, "eb": low < s_low}
     else:
         eq = and_(low >= s_low, high <= s_high)
-        conditions = {"gt": high > s_high, "lt": low < s_low, "ge": or_(high > s_high, eq),
-                      "le": or_(low < s_low, eq), "sa": low >= s_high, "eb": high <= s_low}
+        # ge is gt or eq, which reduces to one comparison per indexed column (likewise le)
+        conditions = {"gt": high > s_high, "lt": low < s_low,
+                      "ge": or_(high > s_high, low >= s_low),
+                      "le": or_(low < s_low, high <= s_high),
+                      "sa": low >= s_high, "eb": high <= s_low}
     if prefix == "eq":
         return eq
     if prefix == "ne":

@@ -39,11 +39,10 @@ def order_by(criteria: Criteria, res: FromClause, resource_type: str | None,
         elif param.type in _SORT_COLUMNS:
             table = TABLES[param.type].alias()
             column = table.c[_SORT_COLUMNS[param.type][1 if descending else 0]]
-            where = [table.c.resource_pk == res.c.pk, table.c.name == code]
-            if resource_type is not None:
-                where.append(table.c.resource_type == resource_type)
+            # by (resource_pk, name) alone: a type filter tempts SQLite into the value index
             key = (select(func.max(column) if descending else func.min(column))
-                   .where(*where).scalar_subquery())
+                   .where(table.c.resource_pk == res.c.pk, table.c.name == code)
+                   .scalar_subquery())
         else:
             raise UnknownParameter(f"cannot sort by {param.type} parameter {code!r}")
         clauses.append(nulls_last(key.desc() if descending else key.asc()))

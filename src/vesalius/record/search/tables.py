@@ -7,6 +7,8 @@ the same tables under ``<composite>$<position>``, rows of one element instance s
 ``instance``, so components are matched within the same element
 (https://hl7.org/fhir/R4/search.html#combining).
 
+``(resource_pk, name)`` serves re-indexing, sorting and includes (the values of one resource).
+
 Dates and number/quantity values are stored as half-open ranges ``[low, high)``: dates in naive
 UTC, numbers as doubles, so that prefix comparisons are range comparisons.
 """
@@ -24,7 +26,7 @@ _PATTERN_OPS = {"value": "text_pattern_ops"}
 def _common() -> list[Column[object]]:
     return [
         Column("resource_pk", Key, ForeignKey("fhir_resources.pk", ondelete="CASCADE"),
-               nullable=False, index=True),
+               nullable=False),
         Column("resource_type", String(64), nullable=False),
         Column("name", String(100), nullable=False),
         Column("instance", Integer, nullable=True),  # element instance of a composite component
@@ -33,6 +35,7 @@ def _common() -> list[Column[object]]:
 
 string_index = Table(
     "fhir_idx_string", metadata, *_common(),
+    Index("ix_fhir_idx_string_resource", "resource_pk", "name"),
     Column("value", String(255), nullable=False),  # normalized: accents removed, case folded
     Column("exact", Text, nullable=False),
     Index("ix_fhir_idx_string", "resource_type", "name", "value", postgresql_ops=_PATTERN_OPS),
@@ -40,6 +43,7 @@ string_index = Table(
 
 token_index = Table(
     "fhir_idx_token", metadata, *_common(),
+    Index("ix_fhir_idx_token_resource", "resource_pk", "name"),
     Column("system", String(255), nullable=True),
     Column("code", String(255), nullable=True),
     Column("text", String(255), nullable=True),  # normalized display/text, for :text
@@ -51,6 +55,7 @@ token_index = Table(
 
 date_index = Table(
     "fhir_idx_date", metadata, *_common(),
+    Index("ix_fhir_idx_date_resource", "resource_pk", "name"),
     Column("low", DateTime, nullable=False),
     Column("high", DateTime, nullable=False),
     Index("ix_fhir_idx_date_low", "resource_type", "name", "low"),
@@ -59,6 +64,7 @@ date_index = Table(
 
 number_index = Table(
     "fhir_idx_number", metadata, *_common(),
+    Index("ix_fhir_idx_number_resource", "resource_pk", "name"),
     Column("low", Float, nullable=False),
     Column("high", Float, nullable=False),
     Index("ix_fhir_idx_number", "resource_type", "name", "low", "high"),
@@ -66,6 +72,7 @@ number_index = Table(
 
 quantity_index = Table(
     "fhir_idx_quantity", metadata, *_common(),
+    Index("ix_fhir_idx_quantity_resource", "resource_pk", "name"),
     Column("system", String(255), nullable=True),
     Column("code", String(255), nullable=True),
     Column("unit", String(255), nullable=True),
@@ -77,6 +84,7 @@ quantity_index = Table(
 
 reference_index = Table(
     "fhir_idx_reference", metadata, *_common(),
+    Index("ix_fhir_idx_reference_resource", "resource_pk", "name"),
     Column("target_type", String(64), nullable=True),
     Column("target_id", String(64), nullable=True),
     Column("url", String(512), nullable=True),  # absolute or canonical reference as written
@@ -89,6 +97,7 @@ reference_index = Table(
 
 uri_index = Table(
     "fhir_idx_uri", metadata, *_common(),
+    Index("ix_fhir_idx_uri_resource", "resource_pk", "name"),
     Column("value", String(512), nullable=False),
     Index("ix_fhir_idx_uri", "resource_type", "name", "value", postgresql_ops=_PATTERN_OPS),
 )
