@@ -11,15 +11,15 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import pytest
 import uvicorn
 from sqlalchemy import create_engine, text
 
-from vesalius.archive.factory import build_archive
 from vesalius.archive.service import ArchiveService
 from vesalius.config import Settings
+from vesalius.node import Node, build_node
+from vesalius.record.service import RecordService
 from vesalius.web.app import create_app
 
 IN_CI = os.environ.get("CI") == "true"
@@ -102,17 +102,26 @@ def settings(tmp_path: Path, backend: str, request: pytest.FixtureRequest) -> Se
 
 
 @pytest.fixture
-def archive(settings: Settings) -> ArchiveService:
-    return build_archive(settings)
+def node(settings: Settings) -> Node:
+    """Every service of one installation on the test's database."""
+    return build_node(settings)
+
+
+@pytest.fixture
+def archive(node: Node) -> ArchiveService:
+    return node.archive
 
 
 class RunningServer:
-    def __init__(self, archive: ArchiveService) -> None:
-        self.archive = archive
+    def __init__(self, node: Node) -> None:
+        self.node = node
+        self.archive = node.archive
+        self.record = node.record
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.dicomweb = f"{self.base}/dicom-web"
-        config = uvicorn.Config(create_app(archive), host="127.0.0.1", port=self.port,
+        self.fhir = f"{self.base}/fhir"
+        config = uvicorn.Config(create_app(node), host="127.0.0.1", port=self.port,
                                 log_level="warning", access_log=False)
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
@@ -132,8 +141,8 @@ class RunningServer:
 
 
 @pytest.fixture
-def server(archive: ArchiveService) -> Iterator[RunningServer]:
-    with RunningServer(archive) as running:
+def server(node: Node) -> Iterator[RunningServer]:
+    with RunningServer(node) as running:
         yield running
 
 
@@ -182,9 +191,6 @@ def fhir_examples() -> Path:
 
 
 @pytest.fixture
-def record(settings: Settings) -> Any:
+def record(node: Node) -> RecordService:
     """The record service on the test's database (SQLite or PostgreSQL)."""
-    from vesalius.database.engine import make_engines
-    from vesalius.record.service import RecordService
-
-    return RecordService(*make_engines(settings))
+    return node.record

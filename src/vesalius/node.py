@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from vesalius.archive.events import EventBus
 from vesalius.archive.factory import build_archive
-from vesalius.database.engine import make_engines
 from vesalius.archive.service import ArchiveService
 from vesalius.config import Settings
+from vesalius.database.engine import make_engines
+from vesalius.imaging_link.link import ImagingLink
 from vesalius.network.registry import AERegistry
+from vesalius.record.service import RecordOptions, RecordService
 from vesalius.worklist.service import WorklistService
 
 
@@ -18,9 +21,23 @@ class Node:
     archive: ArchiveService
     registry: AERegistry
     worklist: WorklistService
+    record: RecordService
+    link: ImagingLink
+
+
+def record_options(settings: Settings) -> RecordOptions:
+    return RecordOptions(default_count=settings.fhir_default_count,
+                         max_count=settings.fhir_max_count,
+                         referential_integrity=settings.fhir_referential_integrity,
+                         max_bundle_entries=settings.fhir_max_bundle_entries)
 
 
 def build_node(settings: Settings) -> Node:
+    """Archive and record share one database (a merge re-files both in one transaction);
+    the imaging link subscribes to both. Call ``node.link.start()`` in serving processes."""
     reader, writer = make_engines(settings)
-    return Node(settings, build_archive(settings, engines=(reader, writer)),
-                AERegistry(writer), WorklistService(writer))
+    archive = build_archive(settings, events=EventBus(), engines=(reader, writer))
+    record = RecordService(reader, writer, options=record_options(settings))
+    worklist = WorklistService(writer)
+    link = ImagingLink(settings, archive, record, worklist)
+    return Node(settings, archive, AERegistry(writer), worklist, record, link)

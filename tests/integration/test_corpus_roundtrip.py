@@ -20,6 +20,7 @@ from conftest import RunningServer
 from vesalius.archive.factory import build_archive
 from vesalius.config import Settings
 from vesalius.core.uids import is_tolerable_uid
+from vesalius.node import build_node
 
 
 def _corpus() -> list[Path]:
@@ -82,7 +83,7 @@ def test_every_corpus_file_round_trips(tmp_path: Path, backend: str) -> None:
     # many transfer syntaxes); the "replace" policy lets each be stored and checked in turn.
     settings = replace(Settings(data_dir=tmp_path / "data"), duplicate_policy="replace")
     failures: list[str] = []
-    with RunningServer(build_archive(settings)) as server:
+    with RunningServer(build_node(settings)) as server:
         client = DICOMwebClient(server.dicomweb)
         for path in CORPUS:
             data = path.read_bytes()

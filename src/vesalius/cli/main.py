@@ -12,10 +12,9 @@ from typing import Any
 
 from vesalius import __version__
 from vesalius.archive.factory import build_archive
-from vesalius.archive.service import ArchiveService
 from vesalius.config import Settings, load_settings
 from vesalius.core.errors import VesaliusError
-from vesalius.node import build_node
+from vesalius.node import Node, build_node
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -29,15 +28,25 @@ def _settings(args: argparse.Namespace, **extra: Any) -> Settings:
     return load_settings(args.config, data_dir=args.data_dir, **extra)
 
 
-def load_demo(archive: ArchiveService, slices: int) -> str:
-    """Generate the synthetic demo studies and store them (idempotent)."""
+def load_demo(node: Node, slices: int) -> str:
+    """The synthetic demo: the patients' clinical record, then their studies (idempotent).
+
+    The record goes first so the imaging link files each study under the demo Patient (not
+    a provisional one) and bases it on its order; the link is flushed before returning.
+    """
     from vesalius.cli.importer import import_paths
+    from vesalius.demo.record import demo_record_bundle
     from vesalius.demo.synthetic import write_demo
 
+    response = node.record.process_bundle(demo_record_bundle(),
+                                          base=f"{node.settings.base_url}/fhir")
+    created = sum(e["response"]["status"].startswith("201") for e in response["entry"])
     with tempfile.TemporaryDirectory(prefix="vesalius-demo-") as tmp:
         paths = write_demo(Path(tmp), ct_slices=slices)
-        summary = import_paths(archive, paths, progress=sys.stderr.isatty())
-    return summary.line()
+        summary = import_paths(node.archive, paths, progress=sys.stderr.isatty())
+    studies = node.link.flush()
+    return (f"{created} record resources created; {summary.line()}; "
+            f"{studies} ImagingStudy resources written")
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -54,13 +63,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
                          ae_title=args.ae_title, load_demo=True if args.demo else None)
     node = build_node(settings)
     if settings.load_demo and node.archive.reader.counts()["instances"] == 0:
-        print("Loading synthetic demo studies (first start)...", flush=True)
-        print("demo:", load_demo(node.archive, settings.demo_ct_slices), flush=True)
+        print("Loading the synthetic demo record and studies (first start)...", flush=True)
+        print("demo:", load_demo(node, settings.demo_ct_slices), flush=True)
+    node.link.start()
     dicom = DicomServer(settings, DimseHandlers(settings, node.archive, node.registry,
                                                 node.worklist))
     dicom.start()
     url = f"http://{settings.host}:{settings.http_port}"
-    print(f"Vesalius {__version__} listening on {url}  (DICOMweb: {url}/dicom-web)", flush=True)
+    print(f"Vesalius {__version__} listening on {url}  (DICOMweb: {url}/dicom-web, "
+          f"FHIR R4: {url}/fhir)", flush=True)
     if settings.dicom_port:
         print(f"DICOM AE {settings.ae_title} on {settings.host}:{settings.dicom_port}", flush=True)
     if settings.dicom_tls_port:
@@ -76,11 +87,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
                         log_level=settings.log_level, access_log=False,
                         http=NoDelayH11Protocol)
         else:
-            uvicorn.run(create_app(node.archive), host=settings.host,
+            uvicorn.run(create_app(node), host=settings.host,
                         port=settings.http_port, log_level=settings.log_level,
                         access_log=False, http=NoDelayH11Protocol)
     finally:
         dicom.stop()
+        node.link.stop()
     return 0
 
 
@@ -158,11 +170,12 @@ def cmd_retrieve(args: argparse.Namespace) -> int:
 def cmd_import(args: argparse.Namespace) -> int:
     from vesalius.cli.importer import import_paths
 
-    archive = build_archive(_settings(args))
-    summary = import_paths(archive, args.paths, progress=not args.quiet)
+    node = build_node(_settings(args))
+    summary = import_paths(node.archive, args.paths, progress=not args.quiet)
     for label, reason in summary.rejected:
         print(f"rejected: {label}: {reason}", file=sys.stderr)
-    print(summary.line())
+    studies = node.link.flush()
+    print(f"{summary.line()}; {studies} ImagingStudy resources written")
     return 0 if summary.counts["rejected"] == 0 else 1
 
 
@@ -174,8 +187,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         paths = write_demo(args.output, ct_slices=args.slices or settings.demo_ct_slices)
         print(f"wrote {len(paths)} files to {args.output}")
         return 0
-    archive = build_archive(settings)
-    print("demo:", load_demo(archive, args.slices or settings.demo_ct_slices))
+    print("demo:", load_demo(build_node(settings), args.slices or settings.demo_ct_slices))
     return 0
 
 

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
 from vesalius import __version__
-from vesalius.archive.factory import build_archive
 from vesalius.archive.service import ArchiveService
 from vesalius.config import load_settings
+from vesalius.node import Node, build_node
+from vesalius.web.chart import chart
 from vesalius.web.dicomweb.app import routes as dicomweb_routes
+from vesalius.web.fhir.app import fhir_routes
 from vesalius.web.wado_uri import wado_uri
 
 
@@ -23,15 +28,29 @@ async def healthz(request: Request) -> Response:
 
 def app_from_environment() -> Starlette:
     """ASGI app factory for HTTP worker processes: settings come from ``VESALIUS_*``."""
-    settings = load_settings()
-    return create_app(build_archive(settings))
+    return create_app(build_node(load_settings()))
 
 
-def create_app(archive: ArchiveService) -> Starlette:
-    app = Starlette(routes=[
+def create_app(node: Node) -> Starlette:
+    @asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        # Each serving process rebuilds the ImagingStudies of what it stored (and helps with
+        # the shared queue); stopping leaves pending studies queued in the database.
+        node.link.start()
+        try:
+            yield
+        finally:
+            node.link.stop()
+
+    app = Starlette(lifespan=lifespan, routes=[
         Route("/healthz", healthz, methods=["GET"]),
         Route("/wado", wado_uri, methods=["GET"]),
+        Route("/api/patients/{id}/chart", chart, methods=["GET"]),
         Mount("/dicom-web", routes=dicomweb_routes),
+        Mount("/fhir", routes=fhir_routes()),
     ])
-    app.state.archive = archive
+    app.state.node = node
+    app.state.settings = node.settings
+    app.state.archive = node.archive
+    app.state.record = node.record
     return app

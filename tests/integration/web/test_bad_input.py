@@ -28,8 +28,8 @@ from pydicom.uid import generate_uid
 
 from conftest import RunningServer
 from data_factory import make_instance, to_bytes
-from vesalius.archive.factory import build_archive
 from vesalius.config import Settings
+from vesalius.node import build_node
 
 STOW_TYPE = 'multipart/related; type="application/dicom"; boundary=XyZ'
 DICOM_ANY = 'multipart/related; type="application/dicom"; transfer-syntax=*'
@@ -373,7 +373,7 @@ def test_garbage_after_a_complete_part_is_reported(baseline: Baseline) -> None:
 @pytest.fixture
 def small_server(settings: Settings) -> Iterator[RunningServer]:
     limited = replace(settings, max_request_bytes=64 * 1024, max_instance_bytes=24 * 1024)
-    with RunningServer(build_archive(limited)) as running:
+    with RunningServer(build_node(limited)) as running:
         yield running
 
 
