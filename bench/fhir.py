@@ -114,7 +114,9 @@ def load(fhir: str, first_patient: int, patients: int, threads: int, patients_pe
         count = min(patients_per_bundle, first_patient + patients - start)
         sent = next(fhir_data.bundles(start, count, patients_per_bundle))
         body = json.dumps(sent.bundle, separators=(",", ":")).encode()
-        response = client().post(fhir, content=body,
+        # ``[base]/``: the mount answers ``POST [base]`` with a 307 to it (Starlette's slash
+        # redirect), which would add a round trip to every transaction.
+        response = client().post(fhir + "/", content=body,
                                  headers={"Content-Type": FHIR_JSON, "Accept": FHIR_JSON})
         new_ids, error = _check_transaction(response, sent)
         with lock:
