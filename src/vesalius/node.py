@@ -29,7 +29,8 @@ def record_options(settings: Settings) -> RecordOptions:
     return RecordOptions(default_count=settings.fhir_default_count,
                          max_count=settings.fhir_max_count,
                          referential_integrity=settings.fhir_referential_integrity,
-                         max_bundle_entries=settings.fhir_max_bundle_entries)
+                         max_bundle_entries=settings.fhir_max_bundle_entries,
+                         base_url=f"{settings.base_url}/fhir")
 
 
 def build_node(settings: Settings) -> Node:

@@ -144,6 +144,7 @@ class BundleProcessor:
 
     def _transaction(self, entries: list[_Entry]) -> list[dict[str, Any]]:
         responses: dict[int, dict[str, Any]] = {}
+        touched: set[str] = set()
         with self._unit() as work:
             work.defer_reference_check = True
             assigned = self._assign_ids(work, entries)
@@ -152,10 +153,20 @@ class BundleProcessor:
                     entry.resource = self._resolve(work, entry, assigned)
             for entry in sorted(entries, key=lambda e: (METHOD_ORDER[e.method], e.index)):
                 work.expression_prefix = f"Bundle.entry[{entry.index}].resource"
+                if entry.method in ("GET", "HEAD"):
+                    work.flush_index()  # reads see this transaction's writes
                 try:
                     responses[entry.index] = self._execute(work, entry, assigned)
                 except VesaliusError as exc:
                     raise in_entry(entry.index, exc) from exc
+                location = responses[entry.index].get("response", {}).get("location")
+                if entry.method != "GET" and location:
+                    identity = "/".join(location.split("/")[:2])
+                    if identity in touched:  # https://hl7.org/fhir/R4/http.html#trules
+                        raise in_entry(entry.index, InvalidInput(
+                            f"{identity} is changed by more than one entry"))
+                    touched.add(identity)
+            work.flush_index()
             try:
                 work.check_deferred_references()
             except VesaliusError as exc:

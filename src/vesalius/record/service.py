@@ -57,6 +57,8 @@ class RecordOptions:
     max_count: int = 1000
     referential_integrity: bool = True
     max_bundle_entries: int = 10000
+    #: This server's FHIR base: absolute references to it are indexed as local ones.
+    base_url: str | None = None
 
 
 class RecordService:
@@ -69,9 +71,10 @@ class RecordService:
         self.events = events or RecordEventBus()
         self.defs = defs or load()
         self.validator = Validator(self.defs)
-        self.indexer = SearchIndexer(self.defs)
+        self.indexer = SearchIndexer(self.defs, base_url=self.options.base_url)
         self.engine = SearchEngine(self.defs, default_count=self.options.default_count,
-                                   max_count=self.options.max_count)
+                                   max_count=self.options.max_count,
+                                   base_url=self.options.base_url)
         self._clock = clock
         self._write_lock = WriteLock(writer)
         metadata.create_all(writer)

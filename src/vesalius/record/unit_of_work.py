@@ -127,6 +127,9 @@ class UnitOfWork:
     expression_prefix: str = ""
     events: list[ResourceWritten] = field(default_factory=list)
     _pending_references: dict[tuple[str, str], str] = field(default_factory=dict)
+    #: Index rows of resources created while ``defer_reference_check`` is on, written in one
+    #: statement per table by ``flush_index`` (a transaction's new resources).
+    _pending_index: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -173,10 +176,7 @@ class UnitOfWork:
                     f"If-None-Exist matches {len(found)} {resource_type} resources")
             if found:
                 return _unchanged(self.read(resource_type, found[0]))
-        id = assigned_id or str(uuid4())
-        if assigned_id is not None and self._row(resource_type, id) is not None:
-            raise Conflict(f"{resource_type}/{id} already exists")
-        return self._store(resource_type, id, resource, "POST", None)
+        return self._store(resource_type, assigned_id or str(uuid4()), resource, "POST", None)
 
     def update(self, resource_type: str, id: str, resource: Any, *,
                if_match: str | None = None, method: str = "PUT") -> Version:
@@ -312,7 +312,11 @@ class UnitOfWork:
                 last_updated=ts, method=method, content=content))
         except IntegrityError as exc:
             raise Conflict(f"{resource_type}/{id} was written concurrently; retry") from exc
-        self.indexer.index(self.conn, pk, stored)
+        if row is None and self.defer_reference_check:
+            for table, rows in self.indexer.rows(pk, stored).items():
+                self._pending_index.setdefault(table, []).extend(rows)
+        else:
+            self.indexer.index(self.conn, pk, stored, fresh=row is None)
         self.events.append(ResourceWritten(resource_type, id, version, method, stored))
         return Version(resource_type, id, version, ts, stored, created=row is None or row.deleted)
 
@@ -331,6 +335,11 @@ class UnitOfWork:
                 self._pending_references.setdefault(key, path)
             return
         self._require_existing(wanted)
+
+    def flush_index(self) -> None:
+        """Write the index rows collected for new resources (before anything searches)."""
+        pending, self._pending_index = self._pending_index, {}
+        self.indexer.write(self.conn, pending)
 
     def check_deferred_references(self) -> None:
         """Verify the references collected while ``defer_reference_check`` was on."""

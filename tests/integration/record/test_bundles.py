@@ -197,3 +197,29 @@ def test_huge_bundle_is_refused(settings: Any) -> None:
     record = RecordService(*make_engines(settings), options=RecordOptions(max_bundle_entries=10))
     with pytest.raises(TooLarge):
         process(record, bundle("transaction", *[post(None, patient(str(n))) for n in range(11)]))
+
+
+def test_one_resource_changed_twice_fails_the_transaction(record: RecordService) -> None:
+    created = record.create(patient("twice"))
+    before = versions(record)
+    with pytest.raises(InvalidInput, match="more than one entry"):
+        process(record, bundle(
+            "transaction",
+            {"resource": {**patient("twice"), "id": created.id, "gender": "male"},
+             "request": {"method": "PUT", "url": f"Patient/{created.id}"}},
+            {"resource": {**patient("twice"), "id": created.id, "gender": "female"},
+             "request": {"method": "PUT", "url": f"Patient/{created.id}"}}))
+    assert versions(record) == before
+
+
+def test_demo_record_loads_once(record: RecordService) -> None:
+    from vesalius.demo.record import demo_record_bundle
+
+    first = process(record, demo_record_bundle())
+    assert {e["response"]["status"] for e in first["entry"]} == {"201 Created"}
+    before = versions(record)
+    second = process(record, demo_record_bundle())
+    assert {e["response"]["status"] for e in second["entry"]} == {"200 OK"}
+    assert [e["response"]["location"] for e in second["entry"]] == \
+        [e["response"]["location"] for e in first["entry"]]
+    assert versions(record) == before

@@ -15,6 +15,7 @@ from fhirpathpy import compile as compile_fhirpath
 from fhirpathpy.models import models
 
 from vesalius.record.definitions import Definitions, SearchParam
+from vesalius.record.search.fastpath import FastPaths
 from vesalius.record.search.values import (
     MAX_DATE,
     MIN_DATE,
@@ -49,6 +50,7 @@ def _of_type(match: re.Match[str], subject: str) -> str:
     return f"{subject}.ofType({lowered if lowered in _PRIMITIVES else name})"
 
 
+@cache
 def lenient(expression: str) -> str:
     """``x as T`` and ``x.as(T)`` as ``x.ofType(T)``, with primitive type names in their
     spelling: the R4 SearchParameter expressions apply ``as`` to collections (several
@@ -84,6 +86,11 @@ class Extractor:
     def __init__(self, defs: Definitions, *, base_url: str | None = None) -> None:
         self._defs = defs
         self._base = base_url.rstrip("/") + "/" if base_url else None
+        self._fast = FastPaths(defs)
+
+    def _evaluate(self, expression: str, resource: dict[str, Any]) -> list[Any]:
+        fast = self._fast.evaluate(lenient(expression), resource)
+        return fast if fast is not None else evaluate(expression, resource)
 
     def rows(self, resource: dict[str, Any]) -> dict[str, list[Row]]:
         resource_type = str(resource["resourceType"])
@@ -96,7 +103,7 @@ class Extractor:
                 instance = self._composite(resource, param, instance, out)
                 continue
             for part in param.parts:
-                for value in evaluate(part.expression, resource):
+                for value in self._evaluate(part.expression, resource):
                     for row in self.values(param.type, value, part.resolve):
                         out.setdefault(param.type, []).append(
                             {"resource_type": resource_type, "name": param.name,
@@ -108,11 +115,16 @@ class Extractor:
         """Component rows of each element instance, sharing an ``instance`` number."""
         resource_type = str(resource["resourceType"])
         for part in param.parts:
-            for i in range(len(evaluate(part.expression, resource))):
+            context = self._fast.landing(lenient(part.expression))
+            for i, node in enumerate(self._evaluate(part.expression, resource)):
                 instance += 1
                 for position, component in enumerate(param.components):
-                    expression = f"({part.expression})[{i}].{component.expression}"
-                    for value in evaluate(expression, resource):
+                    values = self._fast.evaluate(lenient(component.expression), node,
+                                                 context) if context else None
+                    if values is None:
+                        values = evaluate(f"({part.expression})[{i}].{component.expression}",
+                                          resource)
+                    for value in values:
                         for row in self.values(component.type, value, None):
                             out.setdefault(component.type, []).append(
                                 {"resource_type": resource_type,
