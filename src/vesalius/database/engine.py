@@ -11,7 +11,6 @@ from sqlalchemy.engine import Engine
 from vesalius.config import Settings
 
 
-
 def make_engine(url: str, *, writer: bool = False, echo: bool = False) -> Engine:
     """Create an engine with the settings each backend needs.
 

@@ -20,8 +20,8 @@ from vesalius.archive.index.schema import (
     series,
     studies,
 )
-from vesalius.database.write_lock import WriteLock
 from vesalius.core.errors import Conflict, NotFound
+from vesalius.database.write_lock import WriteLock
 from vesalius.dicom.matching import fuzzy_key, normalize_name
 
 # Statements of the per-instance hot path, built once: constructing Core statements

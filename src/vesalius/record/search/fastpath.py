@@ -2,7 +2,7 @@
 
 Most R4 search expressions are plain member paths (``Observation.subject``,
 ``Patient.name``, ``Observation.effective``), sometimes narrowing a choice element
-(``Observation.value.ofType(Quantity)``). Walking the JSON for those is ~20× cheaper than a
+(``Observation.value.ofType(Quantity)``). Walking the JSON for those is ~20 times cheaper than a
 general FHIRPath evaluation, which matters because every write indexes every parameter.
 The plan for an expression is resolved once against the StructureDefinitions (so
 ``effective`` is known to be ``effective[x]`` and matched as ``effectiveDateTime``/
