@@ -6,9 +6,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from vesalius import __version__
 from vesalius.archive.service import ArchiveService
@@ -31,6 +33,19 @@ def app_from_environment() -> Starlette:
     return create_app(build_node(load_settings()))
 
 
+class FhirBase:
+    """``/fhir`` itself is the FHIR base (batch/transaction POST, system search): route it as
+    ``/fhir/`` instead of answering with a redirect most FHIR clients do not follow."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == "/fhir":
+            scope = {**scope, "path": "/fhir/", "raw_path": b"/fhir/"}
+        await self.app(scope, receive, send)
+
+
 def create_app(node: Node) -> Starlette:
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
@@ -42,7 +57,7 @@ def create_app(node: Node) -> Starlette:
         finally:
             node.link.stop()
 
-    app = Starlette(lifespan=lifespan, routes=[
+    app = Starlette(lifespan=lifespan, middleware=[Middleware(FhirBase)], routes=[
         Route("/healthz", healthz, methods=["GET"]),
         Route("/wado", wado_uri, methods=["GET"]),
         Route("/api/patients/{id}/chart", chart, methods=["GET"]),
