@@ -58,6 +58,12 @@ class TooLarge(InvalidInput):
     code = "too-large"
 
 
+class UnsupportedMediaType(InvalidInput):
+    """The request body's media type is not one this surface accepts (HTTP 415)."""
+
+    code = "unsupported-media-type"
+
+
 class NotAcceptable(VesaliusError):
     """None of the representations the caller accepts can be produced."""
 

@@ -8,15 +8,13 @@ https://hl7.org/fhir/R4/http.html#history
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlencode
 
 from vesalius.record.definitions import Definitions, ElementDefinition
+from vesalius.record.history import HistoryPage
 from vesalius.record.search.engine import SearchResult
 from vesalius.record.unit_of_work import instant
-
-if TYPE_CHECKING:  # the service builds batch responses with this module
-    from vesalius.record.service import HistoryPage
 
 #: Marks a resource that is not complete (https://hl7.org/fhir/R4/search.html#summary).
 SUBSETTED = {"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue",

@@ -22,33 +22,12 @@ from vesalius.record.bundles import BundleProcessor
 from vesalius.record.chart import Chart, build_chart
 from vesalius.record.definitions import Definitions, load
 from vesalius.record.events import RecordEventBus
+from vesalius.record.history import HistoryEntry, HistoryPage
 from vesalius.record.schema import history, metadata
 from vesalius.record.search.engine import SearchEngine, SearchResult
 from vesalius.record.search.indexer import SearchIndexer
 from vesalius.record.unit_of_work import UnitOfWork, Version, utcnow
 from vesalius.record.validation import Validator
-
-
-@dataclass(frozen=True)
-class HistoryEntry:
-    resource_type: str
-    id: str
-    version: int
-    method: str
-    last_updated: datetime
-    resource: dict[str, Any] | None
-
-
-@dataclass(frozen=True)
-class HistoryPage:
-    entries: list[HistoryEntry]
-    total: int
-    offset: int
-    count: int
-
-    @property
-    def next_offset(self) -> int | None:
-        return self.offset + self.count if self.offset + self.count < self.total else None
 
 
 @dataclass(frozen=True)

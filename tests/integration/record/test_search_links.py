@@ -196,6 +196,11 @@ def test_patient_compartment(store: Store) -> None:
                       for p in r.get("performer", []) if "reference" in p}
         assert {tuple(p.split("/")) for p in performers if tuple(p.split("/")) in store.pks
                 } <= set(found)
+        patient = store.by_type["Patient"]["example"]  # what the Patient itself refers to
+        own = {_ref(patient, "managingOrganization")} | {
+            g["reference"] for g in patient.get("generalPractitioner", [])}
+        assert {tuple(r.split("/")) for r in own if r and tuple(r.split("/")) in store.pks
+                } <= set(found)
         pages = []
         for offset in range(0, total, 9):
             page, page_total = store.search_engine.compartment(conn, "example", count=9,

@@ -19,8 +19,8 @@ def compartment_page(conn: Connection, compartment: Mapping[str, Sequence[str]],
                      offset: int, restrict: ColumnElement[bool] | None
                      ) -> tuple[list[str], int]:
     """Contents of a page of the Patient, its compartment members (live resources whose
-    compartment parameters reference ``Patient/<patient_id>``) and what those members reference,
-    ordered Patient first, then by type and key; and the total."""
+    compartment parameters reference ``Patient/<patient_id>``) and what the Patient and those
+    members reference, ordered Patient first, then by type and key; and the total."""
     member_ref, member = reference_index.alias(), resources.alias()
     members = (select(member_ref.c.resource_pk.label("pk"))
                .join(member, member.c.pk == member_ref.c.resource_pk)
@@ -36,8 +36,8 @@ def compartment_page(conn: Connection, compartment: Mapping[str, Sequence[str]],
                   .select_from(out_ref.join(target, and_(
                       target.c.resource_type == out_ref.c.target_type,
                       target.c.id == out_ref.c.target_id)))
-                  .where(out_ref.c.resource_pk.in_(members.with_only_columns(
-                      member_ref.c.resource_pk))))
+                  .where(or_(out_ref.c.resource_pk.in_(members.with_only_columns(
+                      member_ref.c.resource_pk)), out_ref.c.resource_pk.in_(patient))))
     everything = union(patient, members, referenced).subquery()
     where: list[ColumnElement[bool]] = [resources.c.pk.in_(select(everything.c.pk)),
                                         resources.c.deleted == false()]

@@ -18,16 +18,10 @@ from vesalius.core.errors import (
     PreconditionFailed,
     StorageFailure,
     TooLarge,
+    UnsupportedMediaType,
     ValidationFailed,
     VesaliusError,
 )
-
-
-class UnsupportedMediaType(InvalidInput):
-    """The request body is in a format this edge does not read (HTTP 415)."""
-
-    code = "unsupported-media-type"
-
 
 #: (error class, HTTP status, IssueType code https://hl7.org/fhir/R4/valueset-issue-type.html);
 #: the first class the error is an instance of wins, so subclasses come first.

@@ -15,10 +15,16 @@ from urllib.parse import parse_qsl
 from starlette.requests import Request
 
 from vesalius.config import Settings
-from vesalius.core.errors import InvalidInput, NotAcceptable, NotFound, NotSupported, TooLarge
+from vesalius.core.errors import (
+    InvalidInput,
+    NotAcceptable,
+    NotFound,
+    NotSupported,
+    TooLarge,
+    UnsupportedMediaType,
+)
 from vesalius.record.definitions import Definitions
 from vesalius.record.service import RecordService
-from vesalius.web.fhir.outcome import UnsupportedMediaType
 
 #: Where the FHIR API is mounted under the server's base URL.
 MOUNT = "/fhir"
