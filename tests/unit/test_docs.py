@@ -38,3 +38,27 @@ def test_every_command_in_the_readme_exists() -> None:
         if nested:
             alternatives = [w for w in words[2:] if not w.startswith(("-", "[", "("))][:1]
             assert alternatives and alternatives[0].split("|")[0] in nested, words
+
+
+def _first_column(doc: str, heading: str) -> set[str]:
+    """Backticked names in the first column of the tables under ``heading``."""
+    section = doc.split(f"## {heading}\n", 1)[1].split("\n## ", 1)[0]
+    return {line.split("`")[1] for line in section.splitlines() if line.startswith("| `")}
+
+
+def test_fhir_conformance_matches_the_capability_statement() -> None:
+    from vesalius.record.definitions import load
+    from vesalius.web.fhir.capability import capability_statement
+
+    doc = (Path(__file__).resolve().parents[2] / "docs/conformance/fhir.md").read_text(
+        encoding="utf-8")
+    statement = capability_statement(load(), base="http://127.0.0.1/fhir",
+                                     referential_integrity=True, date="2026-01-01")
+    rest = statement["rest"][0]
+    per_type = {i["code"] for r in rest["resource"] for i in r["interaction"]}
+    system = {i["code"] for i in rest["interaction"]}
+    operations = {o["name"] for r in rest["resource"] for o in r.get("operation", [])}
+    assert _first_column(doc, "Interactions") == per_type | system
+    assert _first_column(doc, "Operations") == {f"${name}" for name in operations}
+    assert all(len(r["interaction"]) == len(per_type) for r in rest["resource"])
+    assert statement["fhirVersion"] == "4.0.1"
