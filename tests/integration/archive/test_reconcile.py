@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from pydicom.uid import generate_uid
 
 from data_factory import make_instance, write
 from vesalius.archive.reconcile import PatientIdentity, refile_studies, studies_filed_under
 from vesalius.archive.service import ArchiveService
+from vesalius.core.errors import Conflict
 from vesalius.dicom.attributes import Level
 
 
@@ -64,3 +66,35 @@ def test_refile_rolls_back_with_its_transaction(archive: ArchiveService, tmp_pat
     found = archive.search(Level.STUDY, [("PatientID", "TMP-2")])
     assert [m["0020000D"]["Value"][0] for m in found.matches] == [study]
     assert json.loads(archive.metadata_texts(study)[0])["00100020"]["Value"] == ["TMP-2"]
+
+
+def test_late_instance_of_a_refiled_study_joins_it(archive: ArchiveService,
+                                                   tmp_path: Path) -> None:
+    study = generate_uid()
+    series = generate_uid()
+
+    def send(n: int, patient_id: str) -> bytes:
+        ds = make_instance(patient_id=patient_id, patient_name="LATE^ONE", study_uid=study,
+                           series_uid=series, instance_number=n)
+        path = write(ds, tmp_path)
+        data = path.read_bytes()
+        archive.store_file(path)
+        return data
+
+    send(1, "TMP-3")
+    with archive.writer.engine.begin() as conn:
+        refile_studies(conn, [study], PatientIdentity("MRN-3", "HOSP", "LATE^ONE", "", "F"))
+    late = send(2, "TMP-3")  # a modality still sending under the temporary ID
+    stored = archive.instances(study)
+    assert len(stored) == 2
+    assert late in {archive.read_bytes(i) for i in stored}  # kept exactly as received
+    for text in archive.metadata_texts(study):
+        assert json.loads(text)["00100020"]["Value"] == ["MRN-3"]
+    assert archive.search(Level.PATIENT, [("PatientID", "TMP-3")]).matches == []
+
+    other = generate_uid()  # a study never re-filed still refuses a second identity
+    ds = make_instance(patient_id="A-1", study_uid=other, series_uid=generate_uid())
+    archive.store_file(write(ds, tmp_path))
+    clash = make_instance(patient_id="B-2", study_uid=other, series_uid=generate_uid())
+    with pytest.raises(Conflict):
+        archive.store_file(write(clash, tmp_path))

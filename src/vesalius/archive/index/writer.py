@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -22,6 +23,7 @@ from vesalius.archive.index.schema import (
 )
 from vesalius.core.errors import Conflict, NotFound
 from vesalius.database.write_lock import WriteLock
+from vesalius.dicom.json_model import dumps
 from vesalius.dicom.matching import fuzzy_key, normalize_name
 
 # Statements of the per-instance hot path, built once: constructing Core statements
@@ -135,10 +137,22 @@ class IndexWriter:
                     "attrs": s.attrs, "updated_at": _now(),
                 })
                 study_row = conn.execute(study_query, study_key).one()
+            metadata_json = i.metadata_json
             if study_row.patient_pk != patient_pk:
-                raise Conflict(
-                    "study is already filed under a different patient identity "
-                    "(PatientID/IssuerOfPatientID); reconcile the patient first")
+                if not self._was_refiled(conn, s.study_uid):
+                    raise Conflict(
+                        "study is already filed under a different patient identity "
+                        "(PatientID/IssuerOfPatientID); reconcile the patient first")
+                # A late instance of a reconciled study still carries the old identity: it
+                # joins the study under the corrected one (its file is kept as received).
+                if new_patient:
+                    conn.execute(delete(patients).where(patients.c.pk == patient_pk))
+                    new_patient = False
+                patient_pk = study_row.patient_pk
+                corrected = conn.execute(select(patients.c.attrs)
+                                         .where(patients.c.pk == patient_pk)).scalar_one()
+                metadata = {**json.loads(metadata_json), **json.loads(corrected)}
+                metadata_json = dumps(dict(sorted(metadata.items())))
 
             series_key = {"b_series": se.series_uid}
             series_row = conn.execute(_SELECT_SERIES, series_key).first()
@@ -160,7 +174,7 @@ class IndexWriter:
                 instance_number=i.instance_number, transfer_syntax_uid=i.transfer_syntax_uid,
                 rows=i.rows, columns=i.columns, bits_allocated=i.bits_allocated,
                 number_of_frames=i.number_of_frames, blob_key=i.blob_key, sha256=i.sha256,
-                size=i.size, metadata_json=i.metadata_json, pixel_layout=i.pixel_layout,
+                size=i.size, metadata_json=metadata_json, pixel_layout=i.pixel_layout,
                 stored_at=_now(),
             )).scalar_one()
 
@@ -183,6 +197,13 @@ class IndexWriter:
             if rows:
                 conn.execute(insert(extra_attributes), rows)
             return InsertOutcome(new_patient, new_study, new_series, replaced_key)
+
+    @staticmethod
+    def _was_refiled(conn: Connection, study_uid: str) -> bool:
+        """Whether a patient merge re-filed this study (``archive.reconcile``)."""
+        return conn.execute(select(archive_log.c.pk).where(
+            archive_log.c.action == "refile", archive_log.c.level == "STUDY",
+            archive_log.c.uid == study_uid).limit(1)).first() is not None
 
     def _remove_instance_rows(self, conn: Connection, instance_pks: Sequence[int]) -> None:
         """Delete instance rows and bring counters and derived sets up to date."""
