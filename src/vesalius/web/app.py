@@ -19,6 +19,7 @@ from vesalius.node import Node, build_node
 from vesalius.web.chart import chart
 from vesalius.web.dicomweb.app import routes as dicomweb_routes
 from vesalius.web.fhir.app import fhir_routes
+from vesalius.web.imaging_link import problems as imaging_link_problems
 from vesalius.web.wado_uri import wado_uri
 
 
@@ -61,6 +62,7 @@ def create_app(node: Node) -> Starlette:
         Route("/healthz", healthz, methods=["GET"]),
         Route("/wado", wado_uri, methods=["GET"]),
         Route("/api/patients/{id}/chart", chart, methods=["GET"]),
+        Route("/api/imaging-link/problems", imaging_link_problems, methods=["GET"]),
         Mount("/dicom-web", routes=dicomweb_routes),
         Mount("/fhir", routes=fhir_routes()),
     ])

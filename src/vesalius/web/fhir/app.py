@@ -16,7 +16,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from vesalius.core.errors import InvalidInput, NotFound, NotSupported, VesaliusError
-from vesalius.web.fhir import interactions, operations, searching
+from vesalius.web.fhir import interactions, merge, operations, searching
 from vesalius.web.fhir.outcome import error_outcome, outcome
 from vesalius.web.fhir.requests import check_accept, query_params, resource_id
 from vesalius.web.fhir.responses import fhir_response
@@ -92,6 +92,7 @@ def fhir_routes() -> list[BaseRoute]:
         _route("/{type}/_history", get=searching.history),
         _route("/{type}/_search", post=searching.search_post),
         _route("/{type}/$validate", post=operations.validate),
+        _route("/Patient/$merge", post=merge.merge),
         _route("/{type}", get=searching.search_type, post=interactions.create,
                put=_by_query(_type_without_id, interactions.conditional_update),
                delete=_by_query(_type_without_id, interactions.conditional_delete)),

@@ -16,6 +16,8 @@ VALIDATE = {"name": "validate",
             "definition": "http://hl7.org/fhir/OperationDefinition/Resource-validate"}
 EVERYTHING = {"name": "everything",
               "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything"}
+#: R5's merge, offered on R4 (https://hl7.org/fhir/R5/patient-operation-merge.html).
+MERGE = {"name": "merge", "definition": "http://hl7.org/fhir/OperationDefinition/Patient-merge"}
 
 
 def capability_statement(defs: Definitions, *, base: str, referential_integrity: bool,
@@ -44,7 +46,7 @@ def capability_statement(defs: Definitions, *, base: str, referential_integrity:
             "searchRevInclude": revincludes.get(name, []),
             "searchParam": [{"name": p.name, "definition": p.url, "type": p.type}
                             for p in sorted(params.values(), key=lambda p: p.name)],
-            "operation": [VALIDATE, *([EVERYTHING] if name == "Patient" else [])],
+            "operation": [VALIDATE, *([EVERYTHING, MERGE] if name == "Patient" else [])],
         }
         resources.append({k: v for k, v in entry.items() if v != []})
     return {
