@@ -55,6 +55,7 @@ from vesalius.dicom.attributes import (
 from vesalius.dicom.json_model import BULK_BASE_MARKER, JsonDict, instance_path, make_element
 from vesalius.dicom.matching import parse_matcher
 from vesalius.dicom.pixels import decode_frame, layout_from_json, read_frame
+from vesalius.dicom.transcode import dataset_to_bytes
 
 log = logging.getLogger(__name__)
 
@@ -360,13 +361,24 @@ class ArchiveService:
         return list(self.reader.metadata_texts(study_uid, series_uid, sop_uid))
 
     def stream(self, instance: StoredInstance) -> Iterator[bytes]:
+        if instance.corrected_patient is not None:
+            return iter([self.read_bytes(instance)])
         return self.blobs.open_stream(instance.blob_key)
 
     def read_bytes(self, instance: StoredInstance) -> bytes:
-        return self.blobs.get(instance.blob_key)
+        """The instance as served: stored bytes, or — for a study a merge re-filed — the
+        stored file with its Patient module corrected (the stored file is never rewritten)."""
+        data = self.blobs.get(instance.blob_key)
+        if instance.corrected_patient is None:
+            return data
+        ds = pydicom.dcmread(io.BytesIO(data))
+        ds.update(Dataset.from_json(instance.corrected_patient))
+        return dataset_to_bytes(ds)
 
     def dataset(self, instance: StoredInstance) -> Dataset:
         """The parsed stored instance (small LRU so rendering frames does not re-parse)."""
+        if instance.corrected_patient is not None:  # never served from a pre-merge cache
+            return pydicom.dcmread(io.BytesIO(self.read_bytes(instance)))
         with self._cache_lock:
             cached = self._dataset_cache.pop(instance.sop_uid, None)
             if cached is not None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
+import pydicom
 import pytest
 from pydicom.uid import generate_uid
 
@@ -48,8 +50,19 @@ def test_refile_moves_studies_and_keeps_blobs(archive: ArchiveService, tmp_path:
         assert meta["00100040"]["Value"] == ["M"]
     by_name = archive.search(Level.STUDY, [("PatientName", "doe^jonathan*")])
     assert len(by_name.matches) == 2
-    after = {i.sop_uid: archive.read_bytes(i) for i in archive.instances(wrong)}
-    assert after == before
+    # the stored files are untouched; what is served carries the corrected identity
+    stored = {i.sop_uid: archive.blobs.get(i.blob_key) for i in archive.instances(wrong)}
+    assert stored == before
+    for instance in archive.instances(wrong):
+        served = pydicom.dcmread(io.BytesIO(archive.read_bytes(instance)))
+        original = pydicom.dcmread(io.BytesIO(before[instance.sop_uid]))
+        assert (served.PatientID, served.IssuerOfPatientID, str(served.PatientName)) == \
+            ("MRN-7", "HOSP", "DOE^JONATHAN^Q")
+        assert served.PatientSex == "M" and served.PatientBirthDate == "19800101"
+        assert served.file_meta.TransferSyntaxUID == original.file_meta.TransferSyntaxUID
+        assert served.PixelData == original.PixelData
+        assert served.SOPInstanceUID == original.SOPInstanceUID
+        assert archive.dataset(instance).PatientID == "MRN-7"
     with archive.writer.engine.begin() as conn:
         assert studies_filed_under(conn, "TMP-1", "") == []
         assert studies_filed_under(conn, "MRN-7", "HOSP") == sorted([wrong, right])
@@ -87,7 +100,7 @@ def test_late_instance_of_a_refiled_study_joins_it(archive: ArchiveService,
     late = send(2, "TMP-3")  # a modality still sending under the temporary ID
     stored = archive.instances(study)
     assert len(stored) == 2
-    assert late in {archive.read_bytes(i) for i in stored}  # kept exactly as received
+    assert late in {archive.blobs.get(i.blob_key) for i in stored}  # kept exactly as received
     for text in archive.metadata_texts(study):
         assert json.loads(text)["00100020"]["Value"] == ["MRN-3"]
     assert archive.search(Level.PATIENT, [("PatientID", "TMP-3")]).matches == []

@@ -8,12 +8,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, bindparam, exists, func, select
-from sqlalchemy.engine import Engine, Row
+from sqlalchemy.engine import Connection, Engine, Row
 from sqlalchemy.sql import Select
 
 from vesalius.archive.index.matching import condition
 from vesalius.archive.index.records import StoredInstance
 from vesalius.archive.index.schema import (
+    archive_log,
     extra_attributes,
     instances,
     patients,
@@ -160,13 +161,29 @@ class IndexReader:
                                instances.c.transfer_syntax_uid, instances.c.blob_key,
                                instances.c.sha256, instances.c.size,
                                instances.c.number_of_frames, instances.c.pixel_layout,
-                               series.c.series_uid, studies.c.study_uid),
+                               series.c.series_uid, studies.c.study_uid, studies.c.patient_pk),
                         study_uid, series_uid, sop_uid)
         with self.engine.connect() as conn:
             rows = conn.execute(query).all()
+            corrected = self._corrected_patient(conn, study_uid, rows)
         return [StoredInstance(r.study_uid, r.series_uid, r.sop_uid, r.sop_class_uid,
                                r.transfer_syntax_uid, r.blob_key, r.sha256, r.size,
-                               r.number_of_frames, r.pixel_layout) for r in rows]
+                               r.number_of_frames, r.pixel_layout, corrected) for r in rows]
+
+    @staticmethod
+    def _corrected_patient(conn: Connection, study_uid: str, rows: Sequence[Row[Any]]
+                           ) -> str | None:
+        """The patient attributes to serve instead of the stored ones, for a re-filed study."""
+        if not rows:
+            return None
+        refiled = conn.execute(select(archive_log.c.pk).where(
+            archive_log.c.action == "refile", archive_log.c.level == "STUDY",
+            archive_log.c.uid == study_uid).limit(1)).first()
+        if refiled is None:
+            return None
+        attrs: str | None = conn.execute(select(patients.c.attrs).where(
+            patients.c.pk == rows[0].patient_pk)).scalar()
+        return attrs
 
     def metadata_texts(self, study_uid: str, series_uid: str | None = None,
                        sop_uid: str | None = None) -> Iterator[str]:

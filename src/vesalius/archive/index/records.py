@@ -82,6 +82,9 @@ class StoredInstance:
     size: int
     number_of_frames: int | None
     pixel_layout: str | None
+    #: The patient's current attributes (DICOM JSON) when a merge re-filed the study: the
+    #: stored file still carries the identity it arrived with and is corrected on retrieval.
+    corrected_patient: str | None = None
 
 
 @dataclass(frozen=True)
