@@ -360,10 +360,13 @@ class ArchiveService:
         _require_uids(study_uid, series_uid, sop_uid)
         return list(self.reader.metadata_texts(study_uid, series_uid, sop_uid))
 
-    def stream(self, instance: StoredInstance) -> Iterator[bytes]:
+    def stream(self, instance: StoredInstance) -> tuple[int, Iterator[bytes]]:
+        """(length, chunks) of the instance as served (see ``read_bytes``); stored bytes
+        stream from the blob store without being loaded."""
         if instance.corrected_patient is not None:
-            return iter([self.read_bytes(instance)])
-        return self.blobs.open_stream(instance.blob_key)
+            data = self.read_bytes(instance)
+            return len(data), iter([data])
+        return instance.size, self.blobs.open_stream(instance.blob_key)
 
     def read_bytes(self, instance: StoredInstance) -> bytes:
         """The instance as served: stored bytes, or — for a study a merge re-filed — the

@@ -56,9 +56,9 @@ def _instance_parts(archive: ArchiveService, found: list[StoredInstance],
                     transfer_syntax: str) -> Iterator[tuple[dict[str, str], Iterable[bytes]]]:
     for inst in found:
         if transfer_syntax == "*" or transfer_syntax == inst.transfer_syntax_uid:
+            length, chunks = archive.stream(inst)
             yield ({"Content-Type": "application/dicom; transfer-syntax="
-                    + inst.transfer_syntax_uid, "Content-Length": str(inst.size)},
-                   archive.stream(inst))
+                    + inst.transfer_syntax_uid, "Content-Length": str(length)}, chunks)
             continue
         if transfer_syntax != EXPLICIT_LE:
             raise NotAcceptable(f"transcoding to {transfer_syntax} is not supported")
