@@ -3,6 +3,7 @@ their implicit precision (https://hl7.org/fhir/R4/search.html#prefix)."""
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
 from datetime import UTC, datetime, timedelta
@@ -106,4 +107,9 @@ def number_range(name: str, value: str) -> tuple[float, float, float]:
     exponent = number.as_tuple().exponent
     assert isinstance(exponent, int)
     half = Decimal(5).scaleb(exponent - 1)
-    return float(number), float(number - half), float(number + half)
+    exact, high = float(number), float(number + half)
+    # With more significant figures than a double holds (1000000000000000000), the upper
+    # bound rounds to the value itself and the half-open range would be empty.
+    if high <= exact:
+        high = math.nextafter(exact, math.inf)
+    return exact, float(number - half), high
