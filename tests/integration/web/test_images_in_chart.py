@@ -14,10 +14,11 @@ from typing import Any
 
 import httpx
 import pytest
-from pydicom.uid import generate_uid
+from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+from pynetdicom import AE
 
-from conftest import RunningServer, free_port
-from data_factory import make_instance, to_bytes
+from conftest import RunningDicom, RunningServer, free_port
+from data_factory import CT_IMAGE_STORAGE, make_instance, to_bytes
 from vesalius.config import Settings
 from vesalius.dicom.patient_identity import identifier_system
 from vesalius.node import build_node
@@ -33,8 +34,10 @@ def live(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Runnin
     port = free_port()
     node = build_node(replace(settings, imaging_link_quiet_ms=50, host="127.0.0.1",
                               http_port=port))
-    monkeypatch.setitem(RunningServer.__init__.__globals__, "free_port", lambda: port)
-    with RunningServer(node) as running:
+    with monkeypatch.context() as patch:
+        patch.setitem(RunningServer.__init__.__globals__, "free_port", lambda: port)
+        server = RunningServer(node)
+    with server as running:
         yield running
     node.link.close()
 
@@ -142,3 +145,33 @@ def test_stored_study_appears_as_imaging_study_whose_urls_return_the_same_bytes(
     newest, *older = history.json()["entry"]
     assert newest["request"]["method"] == "DELETE"
     assert any(e.get("resource", {}).get("numberOfInstances") == 3 for e in older)
+
+
+def test_study_sent_by_c_store_appears_in_the_chart(live: RunningServer) -> None:
+    """A modality's C-STORE to this installation's DIMSE listener (another process's node on
+    the same database): the serving node's link picks the study up from the shared queue."""
+    mrn = f"MRN-{generate_uid()[-8:]}"
+    ds = make_instance(patient_id=mrn, patient_name="MODALITY^SENT")
+    ae = AE(ae_title="MODALITY")
+    ae.add_requested_context(CT_IMAGE_STORAGE, ExplicitVRLittleEndian)
+    with RunningDicom(live.node.settings) as dicom:
+        assoc = ae.associate("127.0.0.1", dicom.port, ae_title=dicom.ae_title)
+        assert assoc.is_established
+        try:
+            assert int(assoc.send_c_store(ds).Status) == 0
+        finally:
+            assoc.release()
+
+    resource = _poll(live, str(ds.StudyInstanceUID), lambda r: r is not None,
+                     "the ImagingStudy of the C-STORE")
+    assert resource is not None
+    (series,) = resource["series"]
+    assert [i["uid"] for i in series["instance"]] == [ds.SOPInstanceUID]
+    subject = httpx.get(f"{live.fhir}/{resource['subject']['reference']}", timeout=30).json()
+    assert {"system": identifier_system(""), "value": mrn} in subject["identifier"]
+    url = (f"{live.dicomweb}/studies/{ds.StudyInstanceUID}/series/{ds.SeriesInstanceUID}"
+           f"/instances/{ds.SOPInstanceUID}")
+    response = httpx.get(url, headers={"Accept": DICOM_ANY}, timeout=60)
+    assert response.status_code == 200
+    (part,) = _parts(response)
+    assert ds.PixelData in part
