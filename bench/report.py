@@ -429,9 +429,23 @@ def fhir_section(fhir: dict[str, Any]) -> str:
         lines.append(f"| {name} (`{query}`) | {_f(qs.get('p50_ms'))} "
                      f"| {_f(qs.get('p95_ms'))} | {_f(ql.get('p50_ms'))} "
                      f"| {_f(ql.get('p95_ms'))} | {_ratio(growth)} | {entries} |")
+    lines += ["", _fhir_growth(fhir["queries"], small, large, n_large / n_small if n_small else 0)]
     for phase in (small, large):
         errors += [f"load: {e}" for e in _get(phase, "load", "errors") or []]
     lines += ["", "Errors: none." if not errors else "Errors:"]
     lines += [f"- {e}" for e in errors]
     lines.append(FHIR_END)
     return "\n".join(lines)
+
+
+def _fhir_growth(queries: dict[str, str], small: dict[str, Any], large: dict[str, Any],
+                 scale: float) -> str:
+    """Which searches kept their latency as the record grew, and which grew with it."""
+    flat, grew = [], []
+    for name in queries:
+        growth = _div(_get(large, "search", name, "p95_ms"), _get(small, "search", name, "p95_ms"))
+        if growth is not None:
+            (grew if growth >= scale / 2 else flat).append(f"{name} ({growth:.1f}x)")
+    return (f"Target: search latency does not grow in proportion to the record. With {scale:.0f}x "
+            f"the resources, p95 grew by less than half that for: {', '.join(flat) or 'none'}; "
+            f"by {scale / 2:.0f}x or more (not met) for: {', '.join(grew) or 'none'}.")
