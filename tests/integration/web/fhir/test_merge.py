@@ -258,6 +258,9 @@ BAD: list[tuple[str, Callable[[str, str], Any], int]] = [
     ("delete-source", lambda s, t: {"resourceType": "Parameters", "parameter": [
         _ref("source-patient", s), _ref("target-patient", t),
         {"name": "delete-source", "valueBoolean": True}]}, 501),
+    ("result-patient", lambda s, t: {"resourceType": "Parameters", "parameter": [
+        _ref("source-patient", s), _ref("target-patient", t),
+        {"name": "result-patient", "resource": {"resourceType": "Patient", "id": t}}]}, 501),
 ]
 
 
