@@ -1,55 +1,28 @@
-"""A real FHIR server on loopback: the /fhir routes over a RecordService on SQLite or
-PostgreSQL."""
+"""A real server on loopback (the whole app, on SQLite or PostgreSQL), used at its FHIR base."""
 
 from __future__ import annotations
 
 import json
-import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
-from starlette.applications import Starlette
-from starlette.routing import Mount
 
-from conftest import free_port
+from conftest import RunningServer
 from vesalius.config import Settings
-from vesalius.database.engine import make_engines
-from vesalius.node import record_options
-from vesalius.record.service import RecordService
-from vesalius.web.fhir.app import fhir_routes
+from vesalius.node import build_node
 
 
-class RunningFhir:
+class RunningFhir(RunningServer):
+    """The whole application as ``vesalius serve`` composes it, addressed at its FHIR base."""
+
     def __init__(self, settings: Settings) -> None:
+        super().__init__(build_node(settings))
         self.settings = settings
-        reader, writer = make_engines(settings)
-        self.service = RecordService(reader, writer, options=record_options(settings))
-        app = Starlette(routes=[Mount("/fhir", routes=fhir_routes())])
-        app.state.record = self.service
-        app.state.settings = settings
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}/fhir"
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port,
-                                                    log_level="warning", access_log=False))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> RunningFhir:
-        self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("FHIR test server did not start")
-            time.sleep(0.02)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=20)
+        self.service = self.record
+        self.base = self.fhir
 
 
 @pytest.fixture

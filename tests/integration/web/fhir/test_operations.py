@@ -39,7 +39,7 @@ def test_capability_statement_tells_the_truth(fhir: Any) -> None:
     assert params["family"]["definition"] == "http://hl7.org/fhir/SearchParameter/individual-family"
     assert "Patient:organization" in patient["searchInclude"]
     assert "Observation:subject" in patient["searchRevInclude"]
-    assert {o["name"] for o in patient["operation"]} == {"validate", "everything"}
+    assert {o["name"] for o in patient["operation"]} == {"validate", "everything", "merge"}
     assert httpx.get(f"{fhir.base}/metadata",
                      params={"mode": "terminology"}).status_code == 400
 
