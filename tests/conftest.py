@@ -113,11 +113,13 @@ def archive(node: Node) -> ArchiveService:
 
 
 class RunningServer:
-    def __init__(self, node: Node) -> None:
+    def __init__(self, node: Node, port: int | None = None) -> None:
+        """``port``: listen there (e.g. the node's ``http_port``, which the DICOMweb Endpoint
+        address is built from); a free port by default."""
         self.node = node
         self.archive = node.archive
         self.record = node.record
-        self.port = free_port()
+        self.port = port or free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.dicomweb = f"{self.base}/dicom-web"
         self.fhir = f"{self.base}/fhir"

@@ -9,7 +9,7 @@ Matching a study to its Patient:
   ``provisional-identity`` for a person to reconcile (merge) later;
 - several → merged-away Patients (``active: false`` with a ``replaced-by`` link) stand for the
   Patient that replaced them; if that still leaves more than one, the link does not guess: the
-  study gets no ImagingStudy and an ``ambiguous-patient`` problem is recorded for it
+  study gets no ImagingStudy and an ``multiple-matches`` problem is recorded for it
   (``ImagingLink.problems()``) until the duplicates are merged;
 - no PatientID at all → a provisional Patient keyed by the study (identifier in
   :data:`STUDY_PATIENT_SYSTEM`), since such studies share no identity with anything.

@@ -28,16 +28,13 @@ DICOM_ANY = 'multipart/related; type="application/dicom"; transfer-syntax=*'
 
 
 @pytest.fixture
-def live(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[RunningServer]:
+def live(settings: Settings) -> Iterator[RunningServer]:
     """A server whose link rebuilds after 50 ms of quiet, listening where its settings say
     (the DICOMweb Endpoint's address is ``http://host:http_port/dicom-web``)."""
     port = free_port()
     node = build_node(replace(settings, imaging_link_quiet_ms=50, host="127.0.0.1",
                               http_port=port))
-    with monkeypatch.context() as patch:
-        patch.setitem(RunningServer.__init__.__globals__, "free_port", lambda: port)
-        server = RunningServer(node)
-    with server as running:
+    with RunningServer(node, port) as running:
         yield running
     node.link.close()
 
