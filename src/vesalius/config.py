@@ -80,6 +80,11 @@ class Settings:
     #: Milliseconds a study must stay quiet before its ImagingStudy is (re)built, so a study
     #: arriving slice by slice is written once, not once per instance.
     imaging_link_quiet_ms: int = 1000
+    #: File holding the audit chain's HMAC key (never stored in the database); empty means
+    #: ``<data_dir>/keys/audit.key``, generated with mode 0600 when missing.
+    audit_key_file: str = ""
+    #: A signed audit checkpoint is written outside the database every this many records.
+    audit_checkpoint_every: int = 1000
     log_level: str = field(default="info")
 
     @property

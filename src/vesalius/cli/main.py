@@ -198,6 +198,28 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_audit(args: argparse.Namespace) -> int:
+    from vesalius.database.engine import make_engines
+    from vesalius.database.write_lock import WriteLock
+    from vesalius.security.audit import open_audit_store
+
+    settings = _settings(args)
+    reader, writer = make_engines(settings)
+    checkpointing = args.audit_command == "checkpoint"
+    store = open_audit_store(writer, settings.data_dir, audit_key_file=settings.audit_key_file,
+                             checkpoint_every=settings.audit_checkpoint_every,
+                             lock=WriteLock(writer), reader=reader, create=checkpointing)
+    if checkpointing:
+        print(f"checkpoint written to {store.checkpoint()}")
+        return 0
+    problems = store.verify()
+    for problem in problems:
+        print(problem)
+    head = store.head()
+    print(f"{len(problems)} problem(s); head at sequence {head[0] if head else '-'}")
+    return 1 if problems else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vesalius", description=__doc__)
     parser.add_argument("--version", action="version", version=__version__)
@@ -292,6 +314,14 @@ def build_parser() -> argparse.ArgumentParser:
     _common(sweep)
     sweep.add_argument("--older-than", type=float, default=3600.0, help="seconds (default 3600)")
     sweep.set_defaults(func=cmd_sweep)
+
+    audit = sub.add_parser("audit", help="the tamper-evident audit trail")
+    audit_sub = audit.add_subparsers(dest="audit_command", required=True)
+    audit_verify = audit_sub.add_parser("verify", help="check the audit chain and checkpoints")
+    audit_checkpoint = audit_sub.add_parser("checkpoint", help="write a signed checkpoint now")
+    for p in (audit_verify, audit_checkpoint):
+        _common(p)
+        p.set_defaults(func=cmd_audit)
     return parser
 
 
