@@ -115,6 +115,8 @@ def test_forged_checkpoints_are_named_and_ignored(tmp_path: Path) -> None:
     (tmp_path / "cp" / f"{20:020d}.json").write_text(
         json.dumps({**document, "sequence": 20}))
     (tmp_path / "cp" / f"{30:020d}.json").write_text("not json")
+    with pytest.raises(NotFound):
+        Checkpoints(tmp_path / "cp", signing.public_key()).write(6, entries[5].mac)
     problems = verify_chain(entries, KEY, folder.read(), head=10)
     assert kinds(problems) == [("checkpoint-forged", 5), ("checkpoint-forged", 20),
                                ("checkpoint-forged", 30)]
@@ -187,3 +189,7 @@ def test_audit_events_are_valid_fhir_in_balp_shape() -> None:
         "urn:oid:1.2.826.0.1.3680043.8.498.1")
     assert study["agent"][0]["network"]["type"] == "1" and study["outcome"] == "4"
     assert "entity" not in login and login["outcomeDesc"] == "wrong password"
+    by_identifier = audit_event(replace(record(1), patient="12.34", what="MRN-7"), 1)
+    assert [e["what"] for e in by_identifier["entity"]] == [{"identifier": {"value": "12.34"}},
+                                                            {"identifier": {"value": "MRN-7"}}]
+    assert [i for i in validator.validate(by_identifier) if i["severity"] == "error"] == []

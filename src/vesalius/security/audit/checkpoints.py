@@ -13,12 +13,15 @@ import base64
 import json
 import os
 import re
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from vesalius.core.errors import NotFound
 
 DIRECTORY_NAME = "audit-checkpoints"
 _NAME = re.compile(r"(\d+)\.json")
@@ -58,7 +61,7 @@ class Checkpoints:
 
     def write(self, sequence: int, mac: str) -> Path:
         if self._signing_key is None:
-            raise RuntimeError("this checkpoint folder was opened for reading only")
+            raise NotFound("the audit checkpoint signing key is not on this host")
         checkpoint = Checkpoint(sequence, mac,
                                 datetime.now(UTC).isoformat(timespec="microseconds"))
         signature = self._signing_key.sign(_signed_bytes(checkpoint))
@@ -66,7 +69,7 @@ class Checkpoints:
                     "signature": base64.b64encode(signature).decode("ascii")}
         self.directory.mkdir(parents=True, exist_ok=True)
         path = self.directory / f"{sequence:020d}.json"
-        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
         temporary.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
         os.replace(temporary, path)
         return path

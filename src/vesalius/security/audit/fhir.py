@@ -43,17 +43,27 @@ def _network(address: str) -> dict[str, str]:
     return {"address": address, "type": "2"}
 
 
-def _entity(what: str, entity_type: Code, role: Code) -> dict[str, Any]:
-    if _RELATIVE_REFERENCE.fullmatch(what):
-        target: dict[str, Any] = {"reference": what}
-    elif _DICOM_UID.fullmatch(what):
-        target = {"identifier": {
+def _reference(value: str) -> dict[str, Any]:
+    """A literal reference for ``Type/id``, else a logical one by identifier."""
+    if _RELATIVE_REFERENCE.fullmatch(value):
+        return {"reference": value}
+    return {"identifier": {"value": value}}
+
+
+def _entity(what: dict[str, Any], entity_type: Code, role: Code) -> dict[str, Any]:
+    return {"what": what, "type": _coding(entity_type), "role": _coding(role)}
+
+
+def _data_entity(what: str) -> dict[str, Any]:
+    """The resource or study touched: a study is named by its Study Instance UID."""
+    if _DICOM_UID.fullmatch(what):
+        study = {"identifier": {
             "type": {"coding": [_coding(Code(DCM, "110180", "Study Instance UID"))]},
             "system": "urn:dicom:uid", "value": f"urn:oid:{what}"}}
-        role = Code(OBJECT_ROLE, "3", "Report")
-    else:
-        target = {"identifier": {"value": what}}
-    return {"what": target, "type": _coding(entity_type), "role": _coding(role)}
+        return _entity(study, Code(ENTITY_TYPE, "2", "System Object"),
+                       Code(OBJECT_ROLE, "3", "Report"))
+    return _entity(_reference(what), Code(ENTITY_TYPE, "2", "System Object"),
+                   Code(OBJECT_ROLE, "4", "Domain Resource"))
 
 
 def audit_event(record: AuditRecord, sequence: int) -> dict[str, Any]:
@@ -90,11 +100,10 @@ def audit_event(record: AuditRecord, sequence: int) -> dict[str, Any]:
         event["outcomeDesc"] = OUTCOMES[record.outcome]
     entities = []
     if record.patient:
-        entities.append(_entity(record.patient, Code(ENTITY_TYPE, "1", "Person"),
+        entities.append(_entity(_reference(record.patient), Code(ENTITY_TYPE, "1", "Person"),
                                 Code(OBJECT_ROLE, "1", "Patient")))
     if record.what:
-        entities.append(_entity(record.what, Code(ENTITY_TYPE, "2", "System Object"),
-                                Code(OBJECT_ROLE, "4", "Domain Resource")))
+        entities.append(_data_entity(record.what))
     if entities:
         event["entity"] = entities
     return event
