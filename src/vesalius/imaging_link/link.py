@@ -200,10 +200,14 @@ class ImagingLink:
 
     # -- reconciliation ----------------------------------------------------------------------
 
-    def merge(self, source_patient_id: str, target_patient_id: str) -> MergeResult:
+    def merge(self, source_patient_id: str, target_patient_id: str, *,
+              preview: bool = False) -> MergeResult:
         """Merge the source Patient into the target (see :mod:`.merge`); the re-filed studies'
-        ImagingStudy resources are rebuilt right after."""
-        result = merge(self.record, self.archive, source_patient_id, target_patient_id)
+        ImagingStudy resources are rebuilt right after. ``preview`` writes nothing."""
+        result = merge(self.record, self.archive, source_patient_id, target_patient_id,
+                       preview=preview)
+        if preview:
+            return result
         for study_uid in result.studies:
             self.pending.mark(study_uid, quiet=dt.timedelta(0))
         self._wake.set()

@@ -48,6 +48,18 @@ class MergeResult:
     repointed: list[str]
     #: StudyInstanceUIDs re-filed under the target's identity.
     studies: list[str]
+    #: The target Patient as the merge left it.
+    patient: Resource
+    #: True when nothing was written (a preview).
+    preview: bool = False
+
+
+class _RollBack(Exception):
+    """Ends a preview's unit of work without committing it."""
+
+    def __init__(self, result: MergeResult) -> None:
+        super().__init__("merge preview")
+        self.result = result
 
 
 def _repoint(node: Any, old: str, new: str) -> Any:
@@ -86,11 +98,21 @@ def _study_uid(imaging_study: Resource) -> str | None:
 
 
 def merge(record: RecordService, archive: ArchiveService, source_id: str,
-          target_id: str) -> MergeResult:
+          target_id: str, *, preview: bool = False) -> MergeResult:
+    """Merge the source Patient into the target. ``preview`` runs exactly the same unit of
+    work and rolls it back, so a preview reports what a merge would change, and nothing else."""
     if source_id == target_id:
         raise InvalidInput("a Patient cannot be merged into itself")
     if str(record.writer.url) != str(archive.writer.engine.url):
         raise NotSupported("merging needs the record and the image index in one database")
+    try:
+        return _merge(record, source_id, target_id, preview)
+    except _RollBack as rolled_back:
+        return rolled_back.result
+
+
+def _merge(record: RecordService, source_id: str, target_id: str, preview: bool
+           ) -> MergeResult:
     with record.unit() as work:
         source = work.read("Patient", source_id).resource or {}
         target = work.read("Patient", target_id).resource or {}
@@ -129,4 +151,8 @@ def merge(record: RecordService, archive: ArchiveService, source_id: str,
         identity = PatientIdentity(patient_id, issuer, person_name(target),
                                    dicom_date(target.get("birthDate")), dicom_sex(target))
         refiled = refile_studies(work.conn, sorted(study_uids), identity)
-    return MergeResult(source_id, target_id, repointed, refiled)
+        result = MergeResult(source_id, target_id, repointed, refiled,
+                             work.read("Patient", target_id).resource or {}, preview)
+        if preview:
+            raise _RollBack(result)
+    return result

@@ -20,18 +20,14 @@ as an Identifier in ``urn:dicom:uid``).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from functools import partial
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from vesalius.archive.reconcile import studies_filed_under
 from vesalius.core.errors import InvalidInput, NotFound, NotSupported, PreconditionFailed
-from vesalius.dicom.patient_identity import LOCAL_SYSTEM, issuer_of
-from vesalius.imaging_link.merge import MergeResult
-from vesalius.imaging_link.patients import STUDY_PATIENT_SYSTEM
 from vesalius.node import Node
 from vesalius.record.service import RecordService
 from vesalius.web.fhir.outcome import outcome
@@ -63,11 +59,8 @@ async def merge(request: Request) -> Response:
     if source == target:
         raise InvalidInput("the source and target Patient are the same; nothing to merge")
     preview = _boolean(parameters, "preview")
-    if preview:
-        result, patient = await run_in_threadpool(_preview, node, source, target)
-    else:
-        result = await run_in_threadpool(node.link.merge, source, target)
-        patient = (await run_in_threadpool(service.read, "Patient", target)).resource or {}
+    result = await run_in_threadpool(partial(node.link.merge, source, target, preview=preview))
+    patient = result.patient
     verb = "would be" if preview else "was"
     message = (f"Patient/{source} {verb} merged into Patient/{target}: "
                f"{len(result.repointed)} resources re-pointed, "
@@ -167,69 +160,3 @@ def _carries(patient: Resource, wanted: Resource) -> bool:
     return any(i.get("value") == wanted.get("value")
                and (not wanted.get("system") or i.get("system") == wanted.get("system"))
                for i in patient.get("identifier") or [])
-
-
-# -- preview -----------------------------------------------------------------------------------
-
-def _preview(node: Node, source: str, target: str) -> tuple[MergeResult, Resource]:
-    """What :meth:`ImagingLink.merge` would change, read without writing: the resources that
-    refer to the source, the studies filed under its identities or shown in its
-    ImagingStudies, and the target with the links and old identifiers it would gain."""
-    service = node.record
-    source_patient = service.read("Patient", source).resource or {}
-    target_patient = service.read("Patient", target).resource or {}
-    if any(link.get("type") == "replaced-by" for link in source_patient.get("link") or []):
-        raise InvalidInput(f"Patient/{source} was already merged")
-    repointed: list[str] = []
-    studies: set[str] = set()
-    for resource in _compartment(service, source):
-        key = (resource.get("resourceType"), resource.get("id"))
-        if key in (("Patient", source), ("Patient", target)):
-            continue
-        if _refers_to(resource, f"Patient/{source}"):
-            repointed.append(f"{key[0]}/{key[1]}")
-            if key[0] == "ImagingStudy":
-                studies.update(_study_uids(resource))
-    with node.archive.reader.engine.connect() as conn:
-        for identifier in source_patient.get("identifier") or []:
-            system = identifier.get("system", LOCAL_SYSTEM)
-            if identifier.get("value") and system != STUDY_PATIENT_SYSTEM:
-                studies.update(studies_filed_under(conn, str(identifier["value"]),
-                                                   issuer_of(system)))
-    known = {(i.get("system"), i.get("value")) for i in target_patient.get("identifier") or []}
-    old = [{**i, "use": "old"} for i in source_patient.get("identifier") or []
-           if (i.get("system"), i.get("value")) not in known]
-    links = [link for link in target_patient.get("link") or []
-             if (link.get("other") or {}).get("reference") != f"Patient/{source}"]
-    merged = {**target_patient,
-              "identifier": [*(target_patient.get("identifier") or []), *old],
-              "link": [*links, {"other": {"reference": f"Patient/{source}"},
-                                "type": "replaces"}]}
-    return MergeResult(source, target, repointed, sorted(studies)), merged
-
-
-def _compartment(service: RecordService, patient_id: str) -> Iterator[Resource]:
-    offset = 0
-    while True:
-        page, total = service.everything(patient_id, count=service.options.max_count,
-                                         offset=offset)
-        yield from page
-        offset += len(page)
-        if not page or offset >= total:
-            return
-
-
-def _refers_to(node: Any, reference: str) -> bool:
-    if isinstance(node, dict):
-        return node.get("reference") == reference or any(
-            _refers_to(value, reference) for value in node.values())
-    if isinstance(node, list):
-        return any(_refers_to(item, reference) for item in node)
-    return False
-
-
-def _study_uids(imaging_study: Resource) -> Iterator[str]:
-    for identifier in imaging_study.get("identifier") or []:
-        value = str(identifier.get("value", ""))
-        if identifier.get("system") == DICOM_UID_SYSTEM and value.startswith("urn:oid:"):
-            yield value.removeprefix("urn:oid:")
