@@ -13,17 +13,15 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 import pytest
-from fhirpathpy import compile as compile_fhirpath
-from fhirpathpy.models import models
 
+from integration.record.population import fhirpath
 from unit.record.test_validation_examples import CORE_TYPES, INVALID_EXAMPLES
 from vesalius.config import Settings
 from vesalius.database.engine import make_engines
@@ -110,27 +108,6 @@ def test_examples_are_created_and_read_back_equal(loose_record: RecordService,
 
 
 # -- query values, built by hand from FHIRPath results --------------------------------------
-
-
-_AS_OPERATOR = re.compile(r"\(([^()]+?) as (\w+)\)")
-_AS_FUNCTION = re.compile(r"\.as\((\w+)\)")
-
-
-def _type_name(name: str) -> str:
-    """R4 search expressions write ``DateTime``/``String`` for the primitives."""
-    lowered = name[:1].lower() + name[1:]
-    primitive = lowered in load().primitives
-    return lowered if primitive else name
-
-
-@cache
-def _compiled(expression: str) -> Callable[[dict[str, Any]], list[Any]]:
-    """``x as T`` becomes ``x.ofType(T)``: the R4 expressions apply ``as`` to collections
-    (repeating components), which FHIRPath only allows on single items."""
-    expression = _AS_OPERATOR.sub(lambda m: f"{m[1]}.ofType({_type_name(m[2])})", expression)
-    expression = _AS_FUNCTION.sub(lambda m: f".ofType({_type_name(m[1])})", expression)
-    compiled: Callable[[dict[str, Any]], list[Any]] = compile_fhirpath(expression, models["r4"])
-    return compiled
 
 
 def _escape(text: str) -> str:
@@ -257,7 +234,7 @@ def _plain_query(param_type: str, value: Any, resolve: str | None) -> tuple[str,
 def queries(param: SearchParam, resource: dict[str, Any]) -> Iterator[tuple[str, str]]:
     """(key, value) pairs of ``param`` that must find ``resource``."""
     for part in param.parts:
-        for i, node in enumerate(_compiled(part.expression)(resource)):
+        for i, node in enumerate(fhirpath(part.expression)(resource)):
             if param.type != "composite":
                 built = _plain_query(param.type, node, part.resolve)
                 if built is not None:
@@ -268,7 +245,7 @@ def queries(param: SearchParam, resource: dict[str, Any]) -> Iterator[tuple[str,
                 # from the resource, so that FHIRPath knows the types of choice elements
                 path = f"({part.expression})[{i}].{component.expression}"
                 values = [_plain_query(component.type, v, None)
-                          for v in _compiled(path)(resource)]
+                          for v in fhirpath(path)(resource)]
                 usable = [v for modifier, v in filter(None, values) if not modifier]
                 if not usable:
                     break
@@ -301,7 +278,7 @@ def _check(record: RecordService, stored: list[dict[str, Any]]) -> Tally:
                 continue
             tally.params.add((resource_type, name))
             for resource in resources:
-                if any(_compiled(part.expression)(resource) for part in param.parts):
+                if any(fhirpath(part.expression)(resource) for part in param.parts):
                     tally.with_value.add((resource_type, name))
                 for key, value in queries(param, resource):
                     if (resource_type, name) not in tally.exercised and param.type in _EXACT:
