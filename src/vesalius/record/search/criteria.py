@@ -10,10 +10,13 @@ parameters.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, false, or_, select, true
+from sqlalchemy import ColumnElement, Select, and_, false, or_, select, true, union_all
+from sqlalchemy.sql.elements import BinaryExpression
 from sqlalchemy.sql.expression import FromClause
+from sqlalchemy.sql.operators import in_op
 
 from vesalius.core.errors import InvalidInput
 from vesalius.record.definitions import Definitions, SearchParam
@@ -88,6 +91,29 @@ class Criteria:
             or_(*(self._value(key, param.type, name.modifier, table, v) for v in values)))
         if name.modifier == "not":
             return res.c.pk.not_in(rows)
+        return res.c.pk.in_(rows)
+
+    def single_valued(self, resource_type: str | None, key: str) -> bool:
+        """Whether ``key`` is a plain date parameter with at most one value per resource: then
+        repeated criteria (``date=ge…&date=lt…``) may be tested on the same index row."""
+        if resource_type is None or ":" in key or "." in key or key.startswith("_"):
+            return False
+        param = self.params(resource_type).get(key)
+        return (param is not None and param.type == "date" and len(param.parts) == 1
+                and param.parts[0].resolve is None
+                and self._extractor.single_valued(param.parts[0].expression))
+
+    def conjunction(self, res: FromClause, resource_type: str, key: str,
+                    raws: list[str]) -> Condition:
+        """All of ``raws`` (repeated ``key=…``) on one index row, in one index lookup — for a
+        ``single_valued`` parameter, the same as ANDing one condition per value, but a range
+        like ``date=ge2020-01&date=lt2020-02`` reads only the rows inside it."""
+        param = self.param(resource_type, key)
+        table = TABLES[param.type].alias()
+        rows = select(table.c.resource_pk).where(
+            *_scope(table, resource_type, param.name),
+            *(or_(*(self._value(key, param.type, None, table, v) for v in values_of(raw)))
+              for raw in raws))
         return res.c.pk.in_(rows)
 
     def _check_modifier(self, resource_type: str | None, param: SearchParam,
@@ -168,8 +194,7 @@ class Criteria:
             targets: tuple[str, ...] = (name.modifier,)
         else:
             targets = param.targets or tuple(sorted(self._defs.resource_types))
-        table = reference_index.alias()
-        alternatives: list[Condition] = []
+        alternatives: list[Select[Any]] = []
         first_error: UnknownParameter | None = None
         for target_type in targets:
             target = resources.alias()
@@ -178,15 +203,17 @@ class Criteria:
             except UnknownParameter as error:
                 first_error = first_error or error
                 continue
-            ids = select(target.c.id).where(target.c.resource_type == target_type,
+            ids = select(target.c.id).where(*of_type(target, target_type, [matched]),
                                             target.c.deleted == false(), matched)
-            alternatives.append(and_(table.c.target_type == target_type,
-                                     table.c.target_id.in_(ids)))
+            # one index lookup per target type (an OR across types would defeat the index)
+            table = reference_index.alias()
+            alternatives.append(select(table.c.resource_pk).where(
+                *_scope(table, resource_type, param.name), table.c.target_type == target_type,
+                table.c.target_id.in_(ids)))
         if not alternatives:
             assert first_error is not None
             raise first_error
-        rows = select(table.c.resource_pk).where(*_scope(table, resource_type, param.name),
-                                                 or_(*alternatives))
+        rows = alternatives[0] if len(alternatives) == 1 else union_all(*alternatives)
         return res.c.pk.in_(rows)
 
     def _has(self, res: FromClause, resource_type: str | None, key: str,
@@ -227,6 +254,24 @@ class Criteria:
             conditions += [*_scope(table, resource_type, f"{param.name}${position}"),
                            self._value(param.name, component.type, None, table, part)]
         return select(tables[0].c.resource_pk).select_from(joined).where(*conditions)
+
+
+def drives(condition: Condition, res: FromClause) -> bool:
+    """Whether ``condition`` is ``res.pk IN (index lookup)``: a row source that already implies
+    the resource type (index rows are scoped by type)."""
+    return (isinstance(condition, BinaryExpression) and condition.operator is in_op
+            and getattr(condition.left, "key", None) == "pk"
+            and getattr(condition.left, "table", None) is res)
+
+
+def of_type(res: FromClause, resource_type: str | None,
+            conditions: Sequence[Condition]) -> list[Condition]:
+    """``res.resource_type = …``, unless an index lookup among ``conditions`` implies it: the
+    planner then starts from the lookup (O(matches)) instead of walking every resource of the
+    type through the type index (O(resources))."""
+    if resource_type is None or any(drives(c, res) for c in conditions):
+        return []
+    return [res.c.resource_type == resource_type]
 
 
 def _scope(table: FromClause, resource_type: str | None, name: str) -> list[Condition]:

@@ -20,7 +20,7 @@ from vesalius.core.errors import InvalidInput
 from vesalius.record.definitions import Definitions
 from vesalius.record.schema import resources
 from vesalius.record.search.compartment import compartment_page
-from vesalius.record.search.criteria import Criteria
+from vesalius.record.search.criteria import Criteria, of_type
 from vesalius.record.search.includes import Directive, Found, include
 from vesalius.record.search.query import (
     IGNORED_PARAMS,
@@ -80,7 +80,7 @@ class SearchEngine:
         and ``_type`` only). Unknown parameters raise InvalidInput when ``strict``, else are
         dropped (https://hl7.org/fhir/R4/search.html#errors)."""
         plan = self._plan(resource_type, params, strict)
-        where = [*self._base(resource_type, restrict), *plan.conditions]
+        where = [*self._base(resource_type, restrict, plan.conditions), *plan.conditions]
         total = None
         if plan.total != "none":
             total = conn.execute(select(func.count()).select_from(resources)
@@ -110,7 +110,8 @@ class SearchEngine:
         conditional references); unknown or invalid parameters raise InvalidInput."""
         plan = self._plan(resource_type, params, True)
         query = (select(resources.c.pk, resources.c.id)
-                 .where(*self._base(resource_type, restrict), *plan.conditions)
+                 .where(*self._base(resource_type, restrict, plan.conditions),
+                        *plan.conditions)
                  .order_by(resources.c.pk))
         return [(r.pk, r.id) for r in conn.execute(query)]
 
@@ -129,10 +130,10 @@ class SearchEngine:
             count=count, offset=offset, restrict=restrict)
         return [json.loads(content) for content in rows], total
 
-    def _base(self, resource_type: str | None, restrict: Restrict) -> list[ColumnElement[bool]]:
-        where: list[ColumnElement[bool]] = [resources.c.deleted == false()]
-        if resource_type is not None:
-            where.append(resources.c.resource_type == resource_type)
+    def _base(self, resource_type: str | None, restrict: Restrict,
+              conditions: Sequence[ColumnElement[bool]]) -> list[ColumnElement[bool]]:
+        where: list[ColumnElement[bool]] = [resources.c.deleted == false(),
+                                            *of_type(resources, resource_type, conditions)]
         if restrict is not None:
             where.append(restrict)
         return where
@@ -143,13 +144,22 @@ class SearchEngine:
             raise InvalidInput(f"unknown resource type {resource_type!r}")
         plan = _Plan([], [], self._default_count, 0, [resources.c.pk.asc()], [], "accurate",
                      None, None)
+        ranges: dict[str, list[str]] = {}
         for key, value in params:
+            if value and self._criteria.single_valued(resource_type, key):
+                ranges.setdefault(key, []).append(value)
+                plan.applied.append((key, value))
+                continue
             try:
                 if self._apply(plan, resource_type, key, value):
                     plan.applied.append((key, value))
             except UnknownParameter:
                 if strict:
                     raise
+        for key, values in ranges.items():
+            assert resource_type is not None
+            plan.conditions.append(self._criteria.conjunction(resources, resource_type, key,
+                                                              values))
         if plan.summary == "count":
             plan.count = 0
         return plan
@@ -185,3 +195,4 @@ class SearchEngine:
             plan.conditions.append(
                 self._criteria.condition(resources, resource_type, key, value))
         return True
+

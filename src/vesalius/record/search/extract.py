@@ -88,6 +88,9 @@ class Extractor:
         self._base = base_url.rstrip("/") + "/" if base_url else None
         self._fast = FastPaths(defs)
 
+    def single_valued(self, expression: str) -> bool:
+        return self._fast.single_valued(lenient(expression))
+
     def _evaluate(self, expression: str, resource: dict[str, Any]) -> list[Any]:
         fast = self._fast.evaluate(lenient(expression), resource)
         return fast if fast is not None else evaluate(expression, resource)

@@ -49,6 +49,12 @@ class FastPaths:
             return None
         return walk(plan[0], [node])
 
+    def single_valued(self, expression: str) -> bool:
+        """Whether a simple expression yields at most one value per resource (every element on
+        its path has max 1); False when unknown."""
+        plan = self._plans(expression, "")
+        return plan is not None and not plan[2]
+
     def landing(self, expression: str) -> str | None:
         """The definition path the values of a simple expression have (``Observation.component``,
         ``Observation``), when they are complex elements; else ``None``."""
@@ -56,7 +62,8 @@ class FastPaths:
         return None if plan is None else plan[1]
 
     def _plan(self, expression: str, context: str
-              ) -> tuple[tuple[Step, ...], str | None] | None:
+              ) -> tuple[tuple[Step, ...], str | None, bool] | None:
+        """(steps, landing definition path, may yield several values) or None."""
         if not _SIMPLE.match(expression):
             return None
         tokens = [(m[1], m[2]) for m in _TOKEN.finditer(expression)]
@@ -68,6 +75,7 @@ class FastPaths:
                 return None
             structure, path = root, root
         steps: list[Step] = []
+        many = False
         types: tuple[str, ...] | None = None  # None: still inside a complex structure
         i = 0
         while i < len(tokens):
@@ -82,6 +90,7 @@ class FastPaths:
                 element, choice = elements[candidate + "[x]"], True
             else:
                 return None
+            many = many or element.max != "1"
             codes = tuple(code for code, _targets in element.types)
             if choice:
                 if i + 1 < len(tokens) and tokens[i + 1][0]:
@@ -103,7 +112,7 @@ class FastPaths:
             else:
                 types = codes
             i += 1
-        return tuple(steps), (None if types is not None else path)
+        return tuple(steps), (None if types is not None else path), many
 
 
 def walk(steps: tuple[Step, ...], nodes: list[Any]) -> list[Any]:
