@@ -27,6 +27,8 @@ from vesalius.record.search.values import (
 log = logging.getLogger(__name__)
 
 Row = dict[str, Any]
+#: Index name of references that no search parameter covers (never a parameter name).
+OTHER_REFERENCES = "$ref"
 #: Parameters answered from ``fhir_resources`` columns rather than index rows.
 COLUMN_PARAMS = frozenset({"_id", "_lastUpdated"})
 
@@ -111,7 +113,23 @@ class Extractor:
                         out.setdefault(param.type, []).append(
                             {"resource_type": resource_type, "name": param.name,
                              "instance": None, **row})
+        self._other_references(resource, out)
         return out
+
+    def _other_references(self, resource: dict[str, Any], out: dict[str, list[Row]]) -> None:
+        """References no search parameter covers (e.g. ``CareTeam.managingOrganization``),
+        under the name ``$ref``: ``$everything`` returns what compartment members reference
+        through any element (https://hl7.org/fhir/R4/patient-operation-everything.html)."""
+        resource_type = str(resource["resourceType"])
+        seen = {(r["target_type"], r["target_id"]) for r in out.get("reference", ())}
+        for text in _reference_strings(resource):
+            row = self.reference(text)
+            key = (row["target_type"], row["target_id"])
+            if row["target_id"] is not None and key not in seen:
+                seen.add(key)
+                out.setdefault("reference", []).append(
+                    {"resource_type": resource_type, "name": OTHER_REFERENCES,
+                     "instance": None, **row})
 
     def _composite(self, resource: dict[str, Any], param: SearchParam, instance: int,
                    out: dict[str, list[Row]]) -> int:
@@ -292,3 +310,16 @@ def _quantities(value: Any) -> Iterator[Row]:
         return
     yield {"system": _text(value.get("system")), "code": _text(value.get("code")),
            "unit": _text(value.get("unit")), "low": number, "high": number}
+
+
+def _reference_strings(node: Any) -> Iterator[str]:
+    """Every ``reference`` string in a resource, but inside contained resources."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "reference" and isinstance(value, str):
+                yield value
+            elif key != "contained":
+                yield from _reference_strings(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _reference_strings(item)
