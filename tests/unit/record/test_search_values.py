@@ -86,3 +86,8 @@ def test_lenient_expressions_select_every_instance() -> None:
         {"code": {"text": "b"}, "valueQuantity": {"value": 2}}]}
     values = evaluate("(Observation.component.value as Quantity)", observation)
     assert [v["value"] for v in values] == [1, 2]
+
+
+def test_number_beyond_double_precision_still_has_a_range() -> None:
+    _, low, high = number_range("x", "1000000000000000000")
+    assert low <= 1e18 < high
