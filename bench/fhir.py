@@ -192,8 +192,9 @@ def query_urls(ids: dict[int, str], runs: int) -> dict[str, list[str]]:
     return urls
 
 
-def _searchset(response: httpx.Response, url: str) -> tuple[int, int]:
-    """Entries matched and included; raises on anything but a non-empty searchset."""
+def _searchset(response: httpx.Response, url: str) -> tuple[int, int, int]:
+    """Entries matched and included, and the Bundle's total (every match, not just this page;
+    -1 when absent); raises on anything but a non-empty searchset."""
     if response.status_code != 200:
         raise ValueError(f"{url}: HTTP {response.status_code}: {response.text[:300]}")
     body = response.json()
@@ -204,7 +205,7 @@ def _searchset(response: httpx.Response, url: str) -> tuple[int, int]:
     matched = sum(1 for e in entries if e.get("search", {}).get("mode", "match") == "match")
     if not entries:
         raise ValueError(f"{url}: no entries, but its values come from a loaded patient")
-    return matched, len(entries) - matched
+    return matched, len(entries) - matched, int(body.get("total", -1))
 
 
 def search_latency(fhir: str, urls: list[str]) -> dict[str, Any]:
@@ -212,20 +213,23 @@ def search_latency(fhir: str, urls: list[str]) -> dict[str, Any]:
     seconds: list[float] = []
     matched: list[int] = []
     included: list[int] = []
+    totals: list[int] = []
     with new_client() as client:
-        def get(url: str) -> tuple[int, int]:
+        def get(url: str) -> tuple[int, int, int]:
             return _searchset(client.get(f"{fhir}/{url}", headers={"Accept": FHIR_JSON}), url)
 
         get(urls[0])
         for url in urls[1:]:
-            elapsed, (m, i) = timed(lambda u=url: get(u))  # type: ignore[misc]
+            elapsed, (m, i, t) = timed(lambda u=url: get(u))  # type: ignore[misc]
             seconds.append(elapsed)
             matched.append(m)
             included.append(i)
+            totals.append(t)
     return Timings(seconds, {
         "matched_min": min(matched), "matched_max": max(matched),
         "matched_mean": sum(matched) / len(matched),
-        "included_mean": sum(included) / len(included), "example": urls[1],
+        "included_mean": sum(included) / len(included),
+        "total_mean": sum(totals) / len(totals), "example": urls[1],
     }).as_dict()
 
 
