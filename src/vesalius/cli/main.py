@@ -198,6 +198,12 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_reindex(args: argparse.Namespace) -> int:
+    node = build_node(_settings(args))
+    print(f"reindexed {node.record.reindex()} FHIR resources")
+    return 0
+
+
 def cmd_audit(args: argparse.Namespace) -> int:
     from vesalius.database.engine import make_engines
     from vesalius.database.write_lock import WriteLock
@@ -314,6 +320,10 @@ def build_parser() -> argparse.ArgumentParser:
     _common(sweep)
     sweep.add_argument("--older-than", type=float, default=3600.0, help="seconds (default 3600)")
     sweep.set_defaults(func=cmd_sweep)
+
+    reindex = sub.add_parser("reindex", help="rebuild the FHIR search index from the resources")
+    _common(reindex)
+    reindex.set_defaults(func=cmd_reindex)
 
     audit = sub.add_parser("audit", help="the tamper-evident audit trail")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True)

@@ -23,7 +23,7 @@ from vesalius.record.chart import Chart, build_chart
 from vesalius.record.definitions import Definitions, load
 from vesalius.record.events import RecordEventBus
 from vesalius.record.history import HistoryEntry, HistoryPage
-from vesalius.record.schema import history, metadata
+from vesalius.record.schema import history, metadata, resources
 from vesalius.record.search.engine import SearchEngine, SearchResult
 from vesalius.record.search.indexer import SearchIndexer
 from vesalius.record.unit_of_work import UnitOfWork, Version, utcnow
@@ -127,6 +127,24 @@ class RecordService:
         """Batch or transaction (https://hl7.org/fhir/R4/http.html#transaction)."""
         return BundleProcessor(self.unit, base=base, max_entries=self.options.max_bundle_entries,
                                representation=representation).process(bundle)
+
+    def reindex(self, *, batch: int = 500) -> int:
+        """Rebuild the search index of every live resource from its stored JSON (after an
+        upgrade changed what is indexed); returns how many. Runs in batches, each one
+        transaction, so searches keep working meanwhile."""
+        done, after = 0, 0
+        while True:
+            with self.unit() as work:
+                rows = work.conn.execute(
+                    select(resources.c.pk, resources.c.content)
+                    .where(resources.c.pk > after, resources.c.deleted.is_(False))
+                    .order_by(resources.c.pk).limit(batch)).all()
+                for row in rows:
+                    self.indexer.index(work.conn, row.pk, json.loads(row.content))
+            if not rows:
+                return done
+            done += len(rows)
+            after = rows[-1].pk
 
     def validate(self, resource: Any) -> list[dict[str, str]]:
         """``$validate`` (https://hl7.org/fhir/R4/resource-operation-validate.html)."""

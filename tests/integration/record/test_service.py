@@ -192,3 +192,19 @@ def test_events_follow_commits_only(record: RecordService) -> None:
     record.delete("Patient", created.id)
     assert [(e.resource_type, e.method, e.version) for e in seen] == \
         [("Patient", "POST", 1), ("Patient", "DELETE", 2)]
+
+
+def test_reindex_rebuilds_the_search_index(record: RecordService) -> None:
+    from vesalius.record.search.tables import TABLES
+
+    ids = [record.create(patient(mrn=f"r{n}", family=f"Re{n}")).id for n in range(3)]
+    record.delete("Patient", ids[2])
+    with record.writer.begin() as conn:  # lose the index, as an upgrade that changes it would
+        for table in TABLES.values():
+            conn.execute(table.delete())
+    assert record.search("Patient", [("family", "Re")]).total == 0
+    assert record.reindex(batch=1) == 2
+    found = record.search("Patient", [("family", "Re")])
+    assert sorted(m["id"] for m in found.matches) == sorted(ids[:2])
+    assert record.reindex() == 2  # idempotent: no duplicate index rows
+    assert record.search("Patient", [("identifier", f"{MRN}|r0")]).total == 1
