@@ -17,7 +17,6 @@ import pytest
 from dicomweb_client.api import DICOMwebClient
 
 from conftest import RunningServer
-from vesalius.archive.factory import build_archive
 from vesalius.config import Settings
 from vesalius.core.uids import is_tolerable_uid
 from vesalius.node import build_node
@@ -114,8 +113,9 @@ def test_every_corpus_file_round_trips(tmp_path: Path, backend: str) -> None:
 def test_files_with_malformed_uids_are_rejected_with_a_reason(tmp_path: Path) -> None:
     """Files whose identifiers are not UIDs (hex digests in the corpus) get a clear failure."""
     assert BAD_UIDS, "the corpus is expected to contain files with non-UID identifiers"
-    archive = build_archive(Settings(data_dir=tmp_path / "data"))
-    with RunningServer(archive) as server:
+    node = build_node(Settings(data_dir=tmp_path / "data"))
+    archive = node.archive
+    with RunningServer(node) as server:
         for path in BAD_UIDS:
             response = _stow(server, path.read_bytes())
             assert response.status_code == 409, (path.name, response.status_code)
@@ -127,8 +127,9 @@ def test_files_with_malformed_uids_are_rejected_with_a_reason(tmp_path: Path) ->
 
 def test_deliberately_truncated_files_are_rejected(tmp_path: Path) -> None:
     assert len(BROKEN) >= 2
-    archive = build_archive(Settings(data_dir=tmp_path / "data"))
-    with RunningServer(archive) as server:
+    node = build_node(Settings(data_dir=tmp_path / "data"))
+    archive = node.archive
+    with RunningServer(node) as server:
         for path in BROKEN:
             response = _stow(server, path.read_bytes())
             assert response.status_code == 409, path.name
