@@ -402,7 +402,7 @@ def fhir_section(fhir: dict[str, Any]) -> str:
                      f"| {_f(ld.get('bundles_per_s'), 2)} | {_f(ld.get('resources_per_s'))} "
                      f"| {ld.get('failed_bundles', 0)} |")
     rate = _get(large, "load", "resources_per_s")
-    if rate:
+    if rate and n_large < 1_000_000:
         lines += ["", f"At the rate of the second phase, loading 1,000,000 resources would take "
                       f"about {1_000_000 / rate / 3600:.1f} h (not run here)."]
     lines += [
