@@ -37,6 +37,29 @@ def new_client() -> httpx.Client:
     return httpx.Client(timeout=TIMEOUT, headers=BASE_HEADERS)
 
 
+class ThreadClients:
+    """One keep-alive client per worker thread (httpx clients are not shared across threads
+    here, so connection reuse is per thread, like a real multi-connection uploader)."""
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+        self._clients: list[httpx.Client] = []
+        self._lock = threading.Lock()
+
+    def get(self) -> httpx.Client:
+        c: httpx.Client | None = getattr(self._local, "client", None)
+        if c is None:
+            c = new_client()
+            self._local.client = c
+            with self._lock:
+                self._clients.append(c)
+        return c
+
+    def close(self) -> None:
+        for c in self._clients:
+            c.close()
+
+
 @dataclass
 class IngestResult:
     instances: int
@@ -82,22 +105,11 @@ def _check_stow(response: httpx.Response, expected: int) -> str | None:
 def stow(dicomweb: str, batches: Sequence[Batch], threads: int) -> IngestResult:
     """POST every batch to ``{dicomweb}/studies`` from ``threads`` concurrent clients."""
     bodies = [b.body() for b in batches]
-    local = threading.local()
-    clients: list[httpx.Client] = []
-    lock = threading.Lock()
-
-    def client() -> httpx.Client:
-        c: httpx.Client | None = getattr(local, "client", None)
-        if c is None:
-            c = new_client()
-            local.client = c
-            with lock:
-                clients.append(c)
-        return c
+    clients = ThreadClients()
 
     def send(item: tuple[Batch, bytes]) -> str | None:
         batch, body = item
-        response = client().post(
+        response = clients.get().post(
             dicomweb + "/studies", content=body,
             headers={"Content-Type": STOW_CONTENT_TYPE, "Accept": DICOM_JSON},
         )
@@ -107,8 +119,7 @@ def stow(dicomweb: str, batches: Sequence[Batch], threads: int) -> IngestResult:
     with ThreadPoolExecutor(max_workers=threads) as pool:
         outcomes = list(pool.map(send, zip(batches, bodies, strict=True)))
     seconds = time.perf_counter() - start
-    for c in clients:
-        c.close()
+    clients.close()
     errors = [o for o in outcomes if o]
     return IngestResult(
         instances=sum(b.instances for b in batches), nbytes=sum(b.nbytes for b in batches),

@@ -35,7 +35,7 @@ import httpx
 import numpy as np
 
 from bench import fhir_data, report
-from bench.client import Timings, new_client, timed
+from bench.client import ThreadClients, Timings, new_client, timed
 from bench.data import cache_root
 from bench.servers import Server, start_vesalius
 from vesalius.config import Settings
@@ -95,28 +95,16 @@ def load(fhir: str, first_patient: int, patients: int, threads: int, patients_pe
     holds the whole population; the time to build them is inside the measured time, and is
     ~1/100 of the server's (see ``fhir_data``).
     """
-    local = threading.local()
-    clients: list[httpx.Client] = []
+    clients = ThreadClients()
     lock = threading.Lock()
     errors: list[str] = []
     done = [0, 0]
-
-    def client() -> httpx.Client:
-        c: httpx.Client | None = getattr(local, "client", None)
-        if c is None:
-            c = new_client()
-            local.client = c
-            with lock:
-                clients.append(c)
-        return c
 
     def send(start: int) -> None:
         count = min(patients_per_bundle, first_patient + patients - start)
         sent = next(fhir_data.bundles(start, count, patients_per_bundle))
         body = json.dumps(sent.bundle, separators=(",", ":")).encode()
-        # ``[base]/``: the mount answers ``POST [base]`` with a 307 to it (Starlette's slash
-        # redirect), which would add a round trip to every transaction.
-        response = client().post(fhir + "/", content=body,
+        response = clients.get().post(fhir, content=body,
                                  headers={"Content-Type": FHIR_JSON, "Accept": FHIR_JSON})
         new_ids, error = _check_transaction(response, sent)
         with lock:
@@ -134,8 +122,7 @@ def load(fhir: str, first_patient: int, patients: int, threads: int, patients_pe
     with ThreadPoolExecutor(max_workers=threads) as pool:
         list(pool.map(send, starts))
     seconds = time.perf_counter() - begin
-    for c in clients:
-        c.close()
+    clients.close()
     bundles, resources = done
     return {
         "bundles": bundles, "resources": resources, "seconds": seconds, "threads": threads,
