@@ -3,30 +3,15 @@ compartment, against the official examples; expected results computed from the J
 
 from __future__ import annotations
 
-import unicodedata
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from integration.record.test_search_store import Store, examples
-from vesalius.config import Settings
-
-
-@pytest.fixture
-def store(settings: Settings, fhir_examples: Path) -> Store:
-    s = Store(settings)
-    s.add(examples(fhir_examples))
-    return s
-
-
-def _fold(text: str) -> str:
-    return "".join(c for c in unicodedata.normalize("NFKD", text)
-                   if not unicodedata.combining(c)).casefold()
+from integration.record.search_store import Store, fold
 
 
 def _named(patient: dict[str, Any], prefix: str) -> bool:
-    return any(_fold(part).startswith(prefix)
+    return any(fold(part).startswith(prefix)
                for name in patient.get("name", [])
                for part in [name.get("family", ""), *name.get("given", [])] if part)
 
@@ -48,7 +33,7 @@ def test_chains(store: Store) -> None:
     assert store.ids("Observation", [("subject:Patient.name", "nobody-is-called-this")]) == set()
     # two levels: Encounter → Patient → managing Organization
     orgs = {f"Organization/{i}" for i, o in store.by_type["Organization"].items()
-            if _fold(o.get("name", "")).startswith("gastro")}
+            if fold(o.get("name", "")).startswith("gastro")}
     patients_of = {f"Patient/{i}" for i, p in patients.items()
                    if _ref(p, "managingOrganization") in orgs}
     two_level = {i for i, e in store.by_type["Encounter"].items()

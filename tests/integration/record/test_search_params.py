@@ -3,27 +3,12 @@ from the example JSON in the test, not from the extractor."""
 
 from __future__ import annotations
 
-import unicodedata
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from integration.record.test_search_store import Store, examples
-from vesalius.config import Settings
+from integration.record.search_store import Store, fold
 from vesalius.core.errors import InvalidInput
-
-
-@pytest.fixture
-def store(settings: Settings, fhir_examples: Path) -> Store:
-    s = Store(settings)
-    s.add(examples(fhir_examples))
-    return s
-
-
-def _fold(text: str) -> str:
-    return "".join(c for c in unicodedata.normalize("NFKD", text)
-                   if not unicodedata.combining(c)).casefold()
 
 
 def _name_parts(patient: dict[str, Any]) -> list[str]:
@@ -42,7 +27,7 @@ def test_string_starts_with_case_and_accent_insensitive(store: Store) -> None:
     patients = store.by_type["Patient"]
     for query in ("peter", "PET", "chal", "Jim"):
         expected = {i for i, p in patients.items()
-                    if any(_fold(part).startswith(_fold(query)) for part in _name_parts(p))}
+                    if any(fold(part).startswith(fold(query)) for part in _name_parts(p))}
         assert expected
         assert store.ids("Patient", [("name", query)]) == expected
     store.add([{"resourceType": "Patient", "id": "accent", "name": [{"family": "Müller-Léon"}]}])
@@ -57,7 +42,7 @@ def test_string_exact_and_contains(store: Store) -> None:
                                               for n in p.get("name", []))}
     assert store.ids("Patient", [("family:exact", "chalmers")]) == set()
     expected = {i for i, p in patients.items()
-                if any("alm" in _fold(part) for part in _name_parts(p))}
+                if any("alm" in fold(part) for part in _name_parts(p))}
     assert expected and store.ids("Patient", [("name:contains", "ALM")]) == expected
 
 
@@ -98,8 +83,8 @@ def test_token_identifier_text_and_of_type(store: Store) -> None:
         "identifier:of-type", "http://terminology.hl7.org/CodeSystem/v2-0203|MR|12345")]) == of_type
     observations = store.by_type["Observation"]
     texts = {i for i, o in observations.items()
-             if _fold(o["code"].get("text", "")).startswith("body")
-             or any(_fold(c.get("display", "")).startswith("body")
+             if fold(o["code"].get("text", "")).startswith("body")
+             or any(fold(c.get("display", "")).startswith("body")
                     for c in o["code"].get("coding", []))}
     assert texts and store.ids("Observation", [("code:text", "Body")]) == texts
 
@@ -230,7 +215,7 @@ def test_or_and_id(store: Store) -> None:
     assert store.ids("Patient", [("_id", "example,pat1,nope")]) == {"example", "pat1"}
     assert store.ids("Patient", [("gender", "male"), ("name", "peter")]) == {
         i for i, p in patients.items() if p.get("gender") == "male"
-        and any(_fold(x).startswith("peter") for x in _name_parts(p))}
+        and any(fold(x).startswith("peter") for x in _name_parts(p))}
 
 
 def test_composite_matches_within_one_component(store: Store) -> None:
@@ -324,5 +309,5 @@ def test_injection_strings_just_do_not_match(store: Store, attack: str) -> None:
     assert store.ids("Observation", [("subject", attack)]) == set()
     assert store.ids("Patient", [("name:contains", attack)]) == {
         i for i, p in store.by_type["Patient"].items()
-        if any(_fold(attack) in _fold(x) for x in _name_parts(p))}
+        if any(fold(attack) in fold(x) for x in _name_parts(p))}
     assert store.ids("Patient", []) == set(store.by_type["Patient"])

@@ -7,6 +7,7 @@ record service is not involved, so the search tests need nothing else).
 from __future__ import annotations
 
 import json
+import unicodedata
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -81,3 +82,9 @@ def examples(folder: Path, types: Sequence[str] = TYPES) -> list[dict[str, Any]]
             if resource.get("resourceType") == resource_type and "id" in resource:
                 found.setdefault((resource_type, resource["id"]), resource)
     return list(found.values())
+
+
+def fold(text: str) -> str:
+    """Accent- and case-insensitive form, computed independently of the engine's own."""
+    return "".join(c for c in unicodedata.normalize("NFKD", text)
+                   if not unicodedata.combining(c)).casefold()
