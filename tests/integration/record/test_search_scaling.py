@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import insert
 
-from integration.record.test_search_store import Store
+from integration.record.search_store import Store
 from vesalius.config import Settings
 from vesalius.record.schema import resources
 from vesalius.record.search.extract import Extractor
