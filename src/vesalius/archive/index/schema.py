@@ -147,4 +147,6 @@ archive_log = Table(
     Column("level", String(8), nullable=False),
     Column("uid", String(64), nullable=False),
     Column("detail", Text, nullable=False, default=""),
+    # retrieval asks whether a study was re-filed by a merge (reader._corrected_patient)
+    Index("ix_archive_log_uid", "uid", "action"),
 )
