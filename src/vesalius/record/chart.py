@@ -12,6 +12,8 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
+from vesalius.record.references import references
+
 #: Chart section → resource types (and, for Observation, the category code).
 SECTIONS: dict[str, tuple[str, ...]] = {
     "allergies": ("AllergyIntolerance",),
@@ -90,17 +92,7 @@ def build_chart(patient_id: str, resources: list[dict[str, Any]], *, dicomweb: s
 
 def _in_compartment(resource: dict[str, Any], patient_id: str) -> bool:
     target = f"Patient/{patient_id}"
-
-    def walk(node: Any) -> bool:
-        if isinstance(node, dict):
-            if node.get("reference") == target:
-                return True
-            return any(walk(v) for k, v in node.items() if k != "contained")
-        if isinstance(node, list):
-            return any(walk(v) for v in node)
-        return False
-
-    return walk(resource)
+    return any(ref == target for _path, ref in references(resource, contained=False))
 
 
 def _category(observation: dict[str, Any]) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -32,6 +32,7 @@ from vesalius.core.errors import (
 )
 from vesalius.record.definitions import Definitions
 from vesalius.record.events import ResourceWritten
+from vesalius.record.references import references
 from vesalius.record.schema import history, resources
 from vesalius.record.search.engine import SearchEngine
 from vesalius.record.search.indexer import SearchIndexer
@@ -98,17 +99,6 @@ def _without_server_meta(resource: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _references(node: Any, path: str) -> Iterator[tuple[str, str]]:
-    """(path, reference) of every ``reference`` string inside a resource."""
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if key == "reference" and isinstance(value, str):
-                yield path, value
-            else:
-                yield from _references(value, f"{path}.{key}")
-    elif isinstance(node, list):
-        for i, item in enumerate(node):
-            yield from _references(item, f"{path}[{i}]")
 
 
 @dataclass
@@ -325,7 +315,7 @@ class UnitOfWork:
         if not self.referential_integrity:
             return
         wanted: dict[tuple[str, str], str] = {}
-        for path, reference in _references(resource, self.expression_prefix or resource_type):
+        for path, reference in references(resource, self.expression_prefix or resource_type):
             m = LOCAL_REFERENCE.match(reference)
             if m and self.defs.is_resource(m.group("type")) \
                     and (m.group("type"), m.group("id")) != (resource_type, id):

@@ -15,6 +15,7 @@ from fhirpathpy import compile as compile_fhirpath
 from fhirpathpy.models import models
 
 from vesalius.record.definitions import Definitions, SearchParam
+from vesalius.record.references import references
 from vesalius.record.search.fastpath import FastPaths
 from vesalius.record.search.values import (
     MAX_DATE,
@@ -122,7 +123,7 @@ class Extractor:
         through any element (https://hl7.org/fhir/R4/patient-operation-everything.html)."""
         resource_type = str(resource["resourceType"])
         seen = {(r["target_type"], r["target_id"]) for r in out.get("reference", ())}
-        for text in _reference_strings(resource):
+        for _path, text in references(resource, contained=False):
             row = self.reference(text)
             key = (row["target_type"], row["target_id"])
             if row["target_id"] is not None and key not in seen:
@@ -310,16 +311,3 @@ def _quantities(value: Any) -> Iterator[Row]:
         return
     yield {"system": _text(value.get("system")), "code": _text(value.get("code")),
            "unit": _text(value.get("unit")), "low": number, "high": number}
-
-
-def _reference_strings(node: Any) -> Iterator[str]:
-    """Every ``reference`` string in a resource, but inside contained resources."""
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if key == "reference" and isinstance(value, str):
-                yield value
-            elif key != "contained":
-                yield from _reference_strings(value)
-    elif isinstance(node, list):
-        for item in node:
-            yield from _reference_strings(item)
