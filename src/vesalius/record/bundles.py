@@ -68,6 +68,10 @@ class _Entry:
     full_url: str | None
     resource: Any
     request: dict[str, Any]
+    #: What the id assignment decided: a match of ``ifNoneExist`` (POST), or the id the entry
+    #: creates (POST) or writes (conditional PUT).
+    existing: str | None = None
+    id: str | None = None
 
 
 def entry_status(error: VesaliusError) -> str:
@@ -197,19 +201,19 @@ class BundleProcessor:
                 if len(found) > 1:
                     raise PreconditionFailed(f"ifNoneExist matches {len(found)} resources")
                 if found:
-                    entry.request["_existing"] = found[0]
+                    entry.existing = found[0]
                     return f"{resource_type}/{found[0]}"
-            entry.request["_assigned"] = str(uuid4())
-            return f"{resource_type}/{entry.request['_assigned']}"
+            entry.id = str(uuid4())
+            return f"{resource_type}/{entry.id}"
         if entry.method == "PUT":
             path, _, query = entry.url.partition("?")
             if query:
                 found = work.match(path, query)
                 if len(found) > 1:
                     raise PreconditionFailed(f"the condition matches {len(found)} resources")
-                entry.request["_id"] = found[0] if found else (
+                entry.id = found[0] if found else (
                     entry.resource.get("id") or str(uuid4()))
-                return f"{path}/{entry.request['_id']}"
+                return f"{path}/{entry.id}"
             m = INSTANCE_URL.match(path)
             if not m or m.group("vid"):
                 raise InvalidInput(f"PUT needs a Type/id or conditional URL, not {entry.url!r}")
@@ -263,17 +267,17 @@ class BundleProcessor:
         method, url = entry.method, entry.url
         path, _, query = url.partition("?")
         if method == "POST":
-            if "_existing" in entry.request:
+            if entry.existing is not None:
                 return self._response("200 OK", work.read(
-                    entry.resource["resourceType"], entry.request["_existing"]))
-            assigned_id = entry.request.get("_assigned")
+                    entry.resource["resourceType"], entry.existing))
+            assigned_id = entry.id
             if entry.resource.get("resourceType") != path:
                 raise InvalidInput(f"a {entry.resource.get('resourceType')} POSTed to {path!r}")
             return self._response("201 Created", work.create(entry.resource,
                                                              assigned_id=assigned_id))
         if method == "PUT":
             if query:
-                id = entry.request["_id"]
+                id = str(entry.id)
                 version = work.update(path, id, {**entry.resource, "id": id})
             else:
                 resource_type, id = path.split("/", 1)
