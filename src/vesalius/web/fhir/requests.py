@@ -54,13 +54,19 @@ def settings_of(request: Request) -> Settings:
     return settings
 
 
-def base_url(request: Request) -> str:
-    """``public_base_url`` + /fhir when configured, else what the caller used to reach us."""
+def server_root(request: Request) -> str:
+    """Where clients reach this server: ``public_base_url`` when configured, else what the
+    caller used to reach us (scheme and Host)."""
     settings = settings_of(request)
     if settings.public_base_url:
-        return settings.public_base_url.rstrip("/") + MOUNT
+        return settings.public_base_url.rstrip("/")
     host = request.headers.get("host") or f"{settings.host}:{settings.http_port}"
-    return f"{request.url.scheme}://{host}{request.scope.get('root_path', '')}".rstrip("/")
+    return f"{request.url.scheme}://{host}"
+
+
+def base_url(request: Request) -> str:
+    """The FHIR base clients use (links, fullUrls, Location)."""
+    return server_root(request) + MOUNT
 
 
 def resource_type(request: Request, defs: Definitions) -> str:
