@@ -6,9 +6,6 @@ errors are OperationOutcomes, as on ``/fhir``.
 
 from __future__ import annotations
 
-from functools import partial
-
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -21,8 +18,8 @@ from vesalius.web.fhir.requests import server_root
 async def chart(request: Request) -> Response:
     record: RecordService = request.app.state.record
     try:
-        summary = await run_in_threadpool(partial(
-            record.chart, request.path_params["id"], dicomweb=f"{server_root(request)}/dicom-web"))
+        summary = record.chart(request.path_params["id"],
+                               dicomweb=f"{server_root(request)}/dicom-web")
     except VesaliusError as exc:
         status, body = error_outcome(exc)
         return JSONResponse(body, status_code=status, media_type="application/fhir+json")
