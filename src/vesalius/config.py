@@ -16,6 +16,8 @@ from typing import Any
 from vesalius.core.errors import InvalidInput
 
 DUPLICATE_POLICIES = ("reject", "replace")
+HTTPS_MODES = ("off", "self-signed", "files")
+CONSENT_DEFAULTS = ("opt-in", "opt-out")
 #: What a remote AE may be allowed to do.
 DIMSE_PERMISSIONS = ("store", "find", "move", "get")
 
@@ -85,6 +87,58 @@ class Settings:
     audit_key_file: str = ""
     #: A signed audit checkpoint is written outside the database every this many records.
     audit_checkpoint_every: int = 1000
+    # --- sign-in (built-in OpenID Connect provider at /auth) ---
+    #: Issuer URL of the built-in provider; empty means ``<base_url>/auth``.
+    auth_issuer: str = ""
+    #: Lifetime of access tokens and of refresh tokens, in seconds.
+    access_token_ttl: int = 900
+    refresh_token_ttl: int = 8 * 3600
+    #: Web sessions end after this many idle seconds (and after ``session_max_age`` at most).
+    session_idle_timeout: int = 900
+    session_max_age: int = 12 * 3600
+    #: Password policy for local accounts.
+    password_min_length: int = 12
+    #: Failed sign-ins before an account is locked; each further lock doubles the wait.
+    login_max_failures: int = 5
+    login_lockout_seconds: int = 60
+    #: Roles that must use a second factor (TOTP).
+    mfa_required_roles: tuple[str, ...] = ("administrator",)
+    #: Requests per minute per client address on the sign-in and token endpoints.
+    auth_rate_limit_per_minute: int = 30
+    #: An external OpenID Connect provider whose tokens are accepted too: its issuer, its
+    #: JWKS (a URL or a file), the audience our tokens must name, the claim holding roles and
+    #: how its values map to our roles (``value=role`` entries).
+    external_issuer: str = ""
+    external_jwks: str = ""
+    external_audience: str = ""
+    external_role_claim: str = "roles"
+    external_role_map: tuple[str, ...] = ()
+    # --- access control ---
+    #: TOML file overriding the default role permissions (see docs/security.md).
+    policy_file: str = ""
+    #: Disclosure to third parties without a Consent resource: ``opt-in`` (refuse unless a
+    #: Consent permits) or ``opt-out`` (allow unless a Consent denies).
+    consent_default: str = "opt-in"
+    #: Minutes an emergency (break-the-glass) access grant lasts.
+    break_glass_minutes: int = 60
+    # --- encryption ---
+    #: Serve HTTPS: ``off``, ``self-signed`` (a certificate generated under data_dir/keys)
+    #: or ``files`` (``http_tls_certificate`` and ``http_tls_private_key``).
+    https: str = "off"
+    http_tls_certificate: str = ""
+    http_tls_private_key: str = ""
+    #: ``Strict-Transport-Security`` max-age sent over HTTPS, in seconds.
+    hsts_max_age: int = 31536000
+    #: Envelope-encrypt every stored blob (AES-256-GCM, a data key per object).
+    encrypt_at_rest: bool = True
+    #: File holding the key-encryption key; empty means ``<data_dir>/keys/kek.key``.
+    kek_file: str = ""
+    # --- audit forwarding ---
+    #: Forward audit messages to a syslog collector over TLS (RFC 5425), as ``host:port``.
+    syslog_target: str = ""
+    syslog_ca_certificates: str = ""
+    syslog_client_certificate: str = ""
+    syslog_client_key: str = ""
     log_level: str = field(default="info")
 
     @property
@@ -98,7 +152,18 @@ class Settings:
         """Where clients reach this server, without a trailing slash."""
         if self.public_base_url:
             return self.public_base_url.rstrip("/")
-        return f"http://{self.host}:{self.http_port}"
+        scheme = "http" if self.https == "off" else "https"
+        return f"{scheme}://{self.host}:{self.http_port}"
+
+    @property
+    def issuer(self) -> str:
+        """The built-in OpenID Connect provider's issuer URL."""
+        return self.auth_issuer.rstrip("/") if self.auth_issuer else f"{self.base_url}/auth"
+
+    @property
+    def keys_dir(self) -> Path:
+        """Where generated keys live (mode 0700); configured key files may live elsewhere."""
+        return self.data_dir / "keys"
 
     @property
     def blob_dir(self) -> Path:
@@ -200,4 +265,8 @@ def load_settings(
         raise InvalidInput(
             f"duplicate_policy must be one of {', '.join(DUPLICATE_POLICIES)}"
         )
+    if settings.https not in HTTPS_MODES:
+        raise InvalidInput(f"https must be one of {', '.join(HTTPS_MODES)}")
+    if settings.consent_default not in CONSENT_DEFAULTS:
+        raise InvalidInput(f"consent_default must be one of {', '.join(CONSENT_DEFAULTS)}")
     return settings
