@@ -4,14 +4,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sqlalchemy.engine import Engine
+
 from vesalius.archive.events import EventBus
 from vesalius.archive.factory import build_archive
 from vesalius.archive.service import ArchiveService
 from vesalius.config import Settings
 from vesalius.database.engine import make_engines
+from vesalius.database.write_lock import WriteLock
 from vesalius.imaging_link.link import ImagingLink
 from vesalius.network.registry import AERegistry
 from vesalius.record.service import RecordOptions, RecordService
+from vesalius.security.audit import open_audit_store
+from vesalius.security.audit.auditor import Auditor
 from vesalius.worklist.service import WorklistService
 
 
@@ -23,6 +28,7 @@ class Node:
     worklist: WorklistService
     record: RecordService
     link: ImagingLink
+    auditor: Auditor
 
 
 def record_options(settings: Settings) -> RecordOptions:
@@ -41,4 +47,12 @@ def build_node(settings: Settings) -> Node:
     record = RecordService(reader, writer, options=record_options(settings))
     worklist = WorklistService(writer)
     link = ImagingLink(settings, archive, record, worklist)
-    return Node(settings, archive, AERegistry(writer), worklist, record, link)
+    return Node(settings, archive, AERegistry(writer), worklist, record, link,
+                build_auditor(settings, reader, writer))
+
+
+def build_auditor(settings: Settings, reader: Engine, writer: Engine) -> Auditor:
+    store = open_audit_store(writer, settings.data_dir, audit_key_file=settings.audit_key_file,
+                             checkpoint_every=settings.audit_checkpoint_every,
+                             lock=WriteLock(writer), reader=reader)
+    return Auditor(store, observer=settings.ae_title)

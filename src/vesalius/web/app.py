@@ -16,6 +16,7 @@ from vesalius import __version__
 from vesalius.archive.service import ArchiveService
 from vesalius.config import load_settings
 from vesalius.node import Node, build_node
+from vesalius.security.principal import SYSTEM_PRINCIPAL
 from vesalius.web.chart import chart
 from vesalius.web.dicomweb.app import routes as dicomweb_routes
 from vesalius.web.fhir.app import fhir_routes
@@ -53,10 +54,15 @@ def create_app(node: Node) -> Starlette:
         # Each serving process rebuilds the ImagingStudies of what it stored (and helps with
         # the shared queue); stopping leaves pending studies queued in the database.
         node.link.start()
+        node.auditor.record(SYSTEM_PRINCIPAL, type="110100", subtype="110120", action="E",
+                            outcome=0, how="system", durable=True)
         try:
             yield
         finally:
             node.link.stop()
+            node.auditor.record(SYSTEM_PRINCIPAL, type="110100", subtype="110121",
+                                action="E", outcome=0, how="system")
+            node.auditor.stop()
 
     app = Starlette(lifespan=lifespan, middleware=[Middleware(FhirBase)], routes=[
         Route("/healthz", healthz, methods=["GET"]),

@@ -12,7 +12,7 @@ This module only inserts: nothing here updates or deletes audit rows.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
@@ -99,23 +99,37 @@ class AuditStore:
                 pass
 
     def append(self, record: AuditRecord) -> ChainedRecord:
-        """Chain ``record`` after the head and store it; every ``checkpoint_every`` entries a
-        signed checkpoint follows the commit."""
-        record.check()
+        """Chain ``record`` after the head and store it (see :meth:`append_many`)."""
+        return self.append_many([record])[-1]
+
+    def append_many(self, records: Sequence[AuditRecord]) -> list[ChainedRecord]:
+        """Chain ``records`` in order after the head and store them in one transaction; when
+        the sequence passes a multiple of ``checkpoint_every`` a signed checkpoint follows the
+        commit."""
+        if not records:
+            return []
+        for record in records:
+            record.check()
+        entries: list[ChainedRecord] = []
         with self._lock(), self._engine.begin() as conn:
             head = conn.execute(select(audit_head.c.sequence, audit_head.c.mac)
                                 .where(audit_head.c.id == 1).with_for_update()).first()
             if head is None:
                 raise Conflict("the audit log has no head row; run 'vesalius audit verify'")
-            entry = chain(self._key, int(head.sequence) + 1, str(head.mac), record.columns())
-            conn.execute(insert(audit_log).values(sequence=entry.sequence,
-                                                  previous=entry.previous, mac=entry.mac,
-                                                  **entry.columns))
+            sequence, mac = int(head.sequence), str(head.mac)
+            for record in records:
+                entry = chain(self._key, sequence + 1, mac, record.columns())
+                entries.append(entry)
+                sequence, mac = entry.sequence, entry.mac
+            conn.execute(insert(audit_log), [
+                {"sequence": e.sequence, "previous": e.previous, "mac": e.mac, **e.columns}
+                for e in entries])
             conn.execute(update(audit_head).where(audit_head.c.id == 1)
-                         .values(sequence=entry.sequence, mac=entry.mac))
-        if self._every > 0 and entry.sequence % self._every == 0:
-            self._checkpoints.write(entry.sequence, entry.mac)
-        return entry
+                         .values(sequence=sequence, mac=mac))
+        first = entries[0].sequence
+        if self._every > 0 and sequence // self._every > (first - 1) // self._every:
+            self._checkpoints.write(sequence, mac)
+        return entries
 
     def head(self) -> tuple[int, str] | None:
         """(sequence, MAC) of the last entry as the head row says; None without a head row."""
