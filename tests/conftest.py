@@ -164,7 +164,8 @@ class RunningDicom:
         self.port = self.settings.dicom_port
         self.ae_title = self.settings.ae_title
         self.server = DicomServer(self.settings, DimseHandlers(
-            self.settings, self.node.archive, self.node.registry, self.node.worklist))
+            self.settings, self.node.archive, self.node.registry, self.node.worklist,
+            self.node.auditor))
 
     def __enter__(self) -> RunningDicom:
         self.server.start()

@@ -67,7 +67,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print("demo:", load_demo(node, settings.demo_ct_slices), flush=True)
     node.link.start()
     dicom = DicomServer(settings, DimseHandlers(settings, node.archive, node.registry,
-                                                node.worklist))
+                                                node.worklist, node.auditor))
     dicom.start()
     url = f"http://{settings.host}:{settings.http_port}"
     print(f"Vesalius {__version__} listening on {url}  (DICOMweb: {url}/dicom-web, "

@@ -3,6 +3,13 @@
 Every handler is guarded: a domain error becomes the status the standard defines,
 anything unexpected becomes a processing-failure status and is logged without
 patient data; no exception reaches the peer.
+
+Every request is audited with the PS3.15 §A.5.3 event it is (DCM codes, CID 400): a
+refused permission is a Security Alert (110113, "Use of Restricted Function"); each stored
+instance an Import (110107); each C-FIND a Query (110112); each C-MOVE/C-GET one DICOM
+Instances Transferred (110104) per study. The requestor is the calling AE title at its
+network address. No identifier attribute (patient data) goes into the audit record: studies
+are named by their Study Instance UID, the patient is left for the imaging link to resolve.
 """
 
 from __future__ import annotations
@@ -10,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import weakref
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -32,11 +40,21 @@ from vesalius.dimse.transfer import dataset_for_context, storage_contexts
 from vesalius.dimse.uids import MPPS, MWL_FIND, VERIFICATION
 from vesalius.dimse.worklist import worklist_item, worklist_params
 from vesalius.network.registry import AERegistry
+from vesalius.security.audit.auditor import Auditor
 from vesalius.security.policy import DimseCaller, may_dimse
+from vesalius.security.principal import AE, Principal
 from vesalius.worklist.service import WorklistService
 
 log = logging.getLogger(__name__)
 
+#: Audit event types (DICOM PS3.16 CID 400) and the security alert subtype (CID 403).
+SECURITY_ALERT = "110113"
+USE_OF_RESTRICTED_FUNCTION = "110132"
+IMPORT = "110107"
+QUERY = "110112"
+TRANSFERRED = "110104"
+#: Audit outcomes (https://hl7.org/fhir/R4/valueset-audit-event-outcome.html).
+SUCCESS, MINOR_FAILURE, SERIOUS_FAILURE = 0, 4, 8
 
 
 def _req(event: Event) -> Any:
@@ -65,11 +83,12 @@ def discard_partial_dataset(event: Event) -> None:
 
 class DimseHandlers:
     def __init__(self, settings: Settings, archive: ArchiveService, registry: AERegistry,
-                 worklist: WorklistService) -> None:
+                 worklist: WorklistService, auditor: Auditor) -> None:
         self.settings = settings
         self.archive = archive
         self.registry = registry
         self.worklist = worklist
+        self.auditor = auditor
         # Who the caller is, decided once per association rather than per message.
         self._callers: weakref.WeakKeyDictionary[Any, DimseCaller] = (
             weakref.WeakKeyDictionary())
@@ -111,7 +130,24 @@ class DimseHandlers:
         allowed = may_dimse(caller, action, self.settings.unknown_ae_permissions)
         if not allowed:
             log.warning("DIMSE %s refused for calling AE %s", action, caller.ae_title)
+            self._audit(event, SECURITY_ALERT, "E", MINOR_FAILURE,
+                        subtype=USE_OF_RESTRICTED_FUNCTION,
+                        outcome_desc=f"DIMSE {action} refused: the calling AE lacks the "
+                                     "permission")
         return allowed
+
+    def _audit(self, event: Event, type: str, action: str, outcome: int, *,
+               subtype: str = "", what: str = "", outcome_desc: str = "") -> None:
+        """Record one event for the calling AE. Auditing must not turn a served request into
+        a failed one: an auditor error is logged (without the record) and swallowed."""
+        caller = self._caller(event)
+        try:
+            self.auditor.record(Principal(kind=AE, id=caller.ae_title or "(blank)",
+                                          address=caller.address),
+                                type=type, action=action, outcome=outcome, how="dimse",
+                                subtype=subtype, what=what, outcome_desc=outcome_desc)
+        except Exception:
+            log.exception("could not record a DIMSE audit event (type %s)", type)
 
     # -- verification --------------------------------------------------------------
     def on_echo(self, event: Event) -> int:
@@ -126,18 +162,23 @@ class DimseHandlers:
             # pynetdicom's spool file is ours to keep: move it into the blob store
             # rather than copy it (pynetdicom tolerates it being gone afterwards).
             request = _req(event)
-            self.archive.store_file(path, owned=True, expected_sop=(
+            stored = self.archive.store_file(path, owned=True, expected_sop=(
                 str(request.AffectedSOPClassUID or ""),
                 str(request.AffectedSOPInstanceUID or "")))
-            return st.SUCCESS
         except VesaliusError as error:
             rsp = Dataset()
             rsp.Status = st.store_status(error)
             rsp.ErrorComment = error.message[:64]
+            self._audit(event, IMPORT, "C", MINOR_FAILURE,
+                        outcome_desc=f"C-STORE refused with status 0x{rsp.Status:04X}")
             return rsp
         except Exception:
             log.exception("C-STORE processing failure")
+            self._audit(event, IMPORT, "C", SERIOUS_FAILURE,
+                        outcome_desc="C-STORE processing failure")
             return st.OUT_OF_RESOURCES
+        self._audit(event, IMPORT, "C", SUCCESS, what=stored.study_uid)
+        return st.SUCCESS
 
     # -- query ---------------------------------------------------------------------
     def on_find(self, event: Event) -> Iterator[tuple[int, Dataset | None]]:
@@ -147,11 +188,42 @@ class DimseHandlers:
             yield st.CANNOT_UNDERSTAND, None
             return
         if _req(event).AffectedSOPClassUID == MWL_FIND:
-            yield from self._find_worklist(event, identifier)
+            yield from self._audited_query(event, self._find_worklist(event, identifier))
             return
         if not self._allowed(event, "find"):
             yield st.NOT_AUTHORIZED, None
             return
+        yield from self._audited_query(event, self._find(event, identifier))
+
+    def _audited_query(self, event: Event, responses: Iterator[tuple[int, Dataset | None]]
+                       ) -> Iterator[tuple[int, Dataset | None]]:
+        """Pass the responses through and record one Query event from the final status.
+
+        Recorded in ``finally`` so that a peer aborting mid-way (pynetdicom then drops the
+        generator) is audited too. A refused permission was recorded as a Security Alert.
+        """
+        final: int | None = None
+        sent = 0
+        try:
+            for status, identifier in responses:
+                if status == st.PENDING:
+                    sent += 1
+                else:
+                    final = status
+                yield status, identifier
+        finally:
+            if final != st.NOT_AUTHORIZED:
+                outcome, desc = SUCCESS, f"{sent} matches returned"
+                if final is None:
+                    outcome, desc = MINOR_FAILURE, f"aborted after {sent} matches"
+                elif final == st.CANCEL:
+                    desc = f"cancelled by the requestor after {sent} matches"
+                elif final != st.SUCCESS:
+                    outcome = SERIOUS_FAILURE if final == st.CANNOT_UNDERSTAND else MINOR_FAILURE
+                    desc = f"C-FIND failed with status 0x{final:04X}"
+                self._audit(event, QUERY, "E", outcome, outcome_desc=desc)
+
+    def _find(self, event: Event, identifier: Dataset) -> Iterator[tuple[int, Dataset | None]]:
         try:
             level = level_of(identifier)
             params, tags = query_keys(identifier)
@@ -212,6 +284,8 @@ class DimseHandlers:
     def on_move(self, event: Event) -> Iterator[Any]:
         destination = self.registry.get(str(event.move_destination).strip())
         if destination is None:
+            self._audit(event, TRANSFERRED, "R", MINOR_FAILURE,
+                        outcome_desc="C-MOVE destination unknown")
             yield None, None  # pynetdicom answers 0xA801, Move Destination Unknown
             return
         refusal: int | None = None
@@ -223,6 +297,8 @@ class DimseHandlers:
                 found = self._retrieve_set(event.identifier)
             except VesaliusError as error:
                 refusal = st.query_status(error)
+                self._audit(event, TRANSFERRED, "R", MINOR_FAILURE,
+                            outcome_desc=f"C-MOVE refused with status 0x{refusal:04X}")
         captured: dict[str, Any] = {}
 
         def capture(ev: Event) -> None:
@@ -253,27 +329,62 @@ class DimseHandlers:
         try:
             found = self._retrieve_set(event.identifier)
         except VesaliusError as error:
+            status = st.query_status(error)
+            self._audit(event, TRANSFERRED, "R", MINOR_FAILURE,
+                        outcome_desc=f"C-GET refused with status 0x{status:04X}")
             yield 1
-            yield st.query_status(error), None
+            yield status, None
             return
         yield len(found)
         yield from self._sub_operations(event, found, lambda: event.assoc)
 
     def _sub_operations(self, event: Event, found: list[StoredInstance],
                         assoc: Any) -> Iterator[tuple[int, Any]]:
-        for instance in found:
-            if event.is_cancelled:
-                yield st.CANCEL, None
-                return
-            try:
-                yield st.PENDING, dataset_for_context(self.archive, instance, assoc())
-            except VesaliusError as error:
-                log.warning("sub-operation for one instance failed: %s", error.message)
-                # A data set without SOP Class UID cannot be sent: pynetdicom counts
-                # it as a failed sub-operation and lists its SOP Instance UID.
-                failed = Dataset()
-                failed.SOPInstanceUID = instance.sop_uid
-                yield st.PENDING, failed
+        """Yield one data set per instance; then record one Transferred event per study.
+
+        The outcome counts what this side handed to pynetdicom: success when every instance
+        of the study was, minor failure when some were not (unreadable, cancelled, the peer
+        aborted), serious failure when none was. How the receiver answered each C-STORE
+        sub-operation is reported to the requestor in the final response, not audited here.
+        """
+        handed: Counter[str] = Counter()
+        failed: Counter[str] = Counter()
+        cancelled = False
+        try:
+            for instance in found:
+                if event.is_cancelled:
+                    cancelled = True
+                    yield st.CANCEL, None
+                    return
+                try:
+                    dataset = dataset_for_context(self.archive, instance, assoc())
+                except VesaliusError as error:
+                    log.warning("sub-operation for one instance failed: %s", error.message)
+                    failed[instance.study_uid] += 1
+                    # A data set without SOP Class UID cannot be sent: pynetdicom counts
+                    # it as a failed sub-operation and lists its SOP Instance UID.
+                    unreadable = Dataset()
+                    unreadable.SOPInstanceUID = instance.sop_uid
+                    yield st.PENDING, unreadable
+                    continue
+                yield st.PENDING, dataset
+                handed[instance.study_uid] += 1
+        finally:
+            self._audit_transfers(event, found, handed, failed, cancelled)
+
+    def _audit_transfers(self, event: Event, found: list[StoredInstance],
+                         handed: Counter[str], failed: Counter[str], cancelled: bool) -> None:
+        totals = Counter(instance.study_uid for instance in found)
+        for study_uid, total in totals.items():
+            sent = handed[study_uid]
+            outcome = (SUCCESS if sent == total else SERIOUS_FAILURE if sent == 0
+                       else MINOR_FAILURE)
+            desc = f"{sent} of {total} instances sent"
+            if failed[study_uid]:
+                desc += f", {failed[study_uid]} unreadable"
+            if cancelled and sent < total:
+                desc += ", cancelled by the requestor"
+            self._audit(event, TRANSFERRED, "R", outcome, what=study_uid, outcome_desc=desc)
 
     # -- storage commitment (PS3.4 Annex J) ----------------------------------------
     def on_n_action(self, event: Event) -> tuple[int, Dataset | None]:

@@ -157,7 +157,8 @@ def test_c_find_cancel_is_honoured(dicom: RunningDicom, tmp_path: Path) -> None:
     query.QueryRetrieveLevel = "STUDY"
     query.PatientID = "CAN*"
     query.StudyInstanceUID = ""
-    handlers = DimseHandlers(dicom.settings, dicom.archive, dicom.registry, dicom.worklist)
+    handlers = DimseHandlers(dicom.settings, dicom.archive, dicom.registry, dicom.worklist,
+                             dicom.node.auditor)
     statuses = [status for status, _ in handlers.on_find(
         _CancellingEvent(query, "CANCELLER", cancel_after=2))]  # type: ignore[arg-type]
     assert statuses == [0xFF00, 0xFF00, 0xFE00]
