@@ -27,7 +27,7 @@ from pydicom.encaps import generate_frames
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from vesalius.archive.events import EventBus, InstancesDeleted, InstanceStored
-from vesalius.archive.index.reader import Criterion, IndexReader, attrs_of
+from vesalius.archive.index.reader import Criterion, IndexReader, PatientKeys, attrs_of
 from vesalius.archive.index.records import StoredInstance
 from vesalius.archive.index.writer import IndexWriter, InstanceExists
 from vesalius.archive.ingest import ensure_part10, index_entry, read_dataset
@@ -54,7 +54,7 @@ from vesalius.dicom.attributes import (
 )
 from vesalius.dicom.json_model import BULK_BASE_MARKER, JsonDict, instance_path, make_element
 from vesalius.dicom.matching import parse_matcher
-from vesalius.dicom.pixels import decode_frame, layout_from_json, read_frame
+from vesalius.dicom.pixels import PixelLayout, decode_frame, layout_from_json, read_frame
 from vesalius.dicom.transcode import dataset_to_bytes
 
 log = logging.getLogger(__name__)
@@ -208,6 +208,8 @@ class ArchiveService:
         keys_fn = getattr(self.blobs, "keys", None)
         if keys_fn is None:
             return 0
+        # Not local_path: an encrypted store has no plaintext path but still knows ages.
+        modified_at = getattr(self.blobs, "modified_at", None)
         removed = 0
         batch: list[str] = []
         cutoff = time.time() - older_than_s
@@ -218,8 +220,8 @@ class ArchiveService:
             for key in batch:
                 if key in used:
                     continue
-                path = self.blobs.local_path(key)
-                if path is not None and path.exists() and path.stat().st_mtime > cutoff:
+                written = modified_at(key) if modified_at is not None else None
+                if written is not None and written > cutoff:
                     continue
                 self.blobs.delete(key)
                 count += 1
@@ -246,8 +248,10 @@ class ArchiveService:
         offset: int = 0,
         study_uid: str | None = None,
         series_uid: str | None = None,
+        patients: PatientKeys | None = None,
     ) -> SearchResult:
-        """Match ``params`` (attribute, value) at ``level``; results as DICOM JSON."""
+        """Match ``params`` (attribute, value) at ``level``; results as DICOM JSON. With
+        ``patients``, only studies filed under those (PatientID, Issuer) identities match."""
         max_limit = self.settings.qido_max_limit
         limit = self.settings.qido_default_limit if limit is None else limit
         if limit < 1 or offset < 0:
@@ -266,7 +270,8 @@ class ArchiveService:
             for part in field_name.split(","):
                 if part.strip() and part.strip().lower() != "all":
                     returned.append(resolve_tag(part))
-        result = self.reader.search(level, criteria, limit=limit, offset=offset)
+        result = self.reader.search(level, criteria, limit=limit, offset=offset,
+                                    identities=patients)
         matches = [self._result_json(level, row, returned, include_all) for row in result.rows]
         return SearchResult(matches, result.has_more, result.ignored)
 
@@ -316,10 +321,11 @@ class ArchiveService:
         return f"{BULK_BASE_MARKER}patients/{row.patient_id}"
 
     def locate(self, level: Level, params: Sequence[tuple[str, str]],
-               *, limit: int = 100000) -> list[StoredInstance]:
+               *, limit: int = 100000, patients: PatientKeys | None = None
+               ) -> list[StoredInstance]:
         """Stored instances of every entity matching ``params`` at ``level`` (for retrieves)."""
         result = self.reader.search(level if level is not Level.PATIENT else Level.STUDY,
-                                    _criteria(params), limit=limit)
+                                    _criteria(params), limit=limit, identities=patients)
         found: list[StoredInstance] = []
         for row in result.rows:
             study = row.study_uid
@@ -328,6 +334,10 @@ class ArchiveService:
             sop = getattr(row, "sop_uid", None) if level is Level.IMAGE else None
             found.extend(self.reader.instances_in(study, series, sop))
         return found
+
+    def study_patient(self, study_uid: str) -> tuple[str, str] | None:
+        """(PatientID, IssuerOfPatientID) the study is filed under; None when unknown."""
+        return self.reader.study_patient(require_uid(study_uid))
 
     def verify(self, sop_uid: str) -> tuple[str, bool] | None:
         """(SOP class, checksum still matches) of a stored instance, or None if unknown.
@@ -415,14 +425,28 @@ class ArchiveService:
         stored_ts = instance.transfer_syntax_uid
         if layout is not None and (not native or not layout.encapsulated):
             path = self.blobs.local_path(instance.blob_key)
-            if path is not None and layout.transfer_syntax_uid != "1.2.840.10008.1.2.2":
+            if layout.transfer_syntax_uid != "1.2.840.10008.1.2.2":
                 ts = stored_ts if layout.encapsulated else "1.2.840.10008.1.2.1"
-                return [Frame(read_frame(path, layout, n - 1), ts) for n in numbers]
+                if path is not None:
+                    return [Frame(read_frame(path, layout, n - 1), ts) for n in numbers]
+                # No local file (encrypted or remote store): ranged reads of the frame's bytes.
+                return [Frame(self._ranged_frame(instance.blob_key, layout, n - 1), ts)
+                        for n in numbers]
         ds = self.dataset(instance)
         if native or stored_ts in _NATIVE:
             return [Frame(decode_frame(ds, n - 1), "1.2.840.10008.1.2.1") for n in numbers]
         all_frames = list(generate_frames(ds.PixelData, number_of_frames=count))
         return [Frame(all_frames[n - 1], stored_ts) for n in numbers]
+
+    def _ranged_frame(self, key: str, layout: PixelLayout, index: int) -> bytes:
+        """Frame ``index`` (0-based) as stored, read with ``get_range`` (see ``read_frame``)."""
+        parts: list[bytes] = []
+        for frame_range in layout.frames[index]:
+            data = self.blobs.get_range(key, frame_range.offset, frame_range.length)
+            if len(data) != frame_range.length:
+                raise InvalidInput("stored file is shorter than its pixel layout says")
+            parts.append(data)
+        return b"".join(parts)
 
     def bulkdata(self, study_uid: str, series_uid: str, sop_uid: str, tag_text: str) -> bytes:
         """The value of a top-level bulk data element (PS3.18 §10.4.1.1.5)."""

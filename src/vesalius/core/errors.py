@@ -46,6 +46,14 @@ class NotFound(VesaliusError):
     code = "not-found"
 
 
+class Forbidden(VesaliusError):
+    """The caller is known but may not do this. Used for functions and types a role lacks;
+    a record or study outside the caller's patients is :class:`NotFound` instead, so its
+    existence does not leak."""
+
+    code = "forbidden"
+
+
 class Conflict(VesaliusError):
     """The request contradicts what is already stored (e.g. same UID, other bytes)."""
 

@@ -13,11 +13,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NoReturn
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.engine import Engine
 
 from vesalius.core.errors import Gone, NotFound
 from vesalius.database.write_lock import WriteLock
+from vesalius.record.access import Visibility, patients_of
+from vesalius.record.access import condition as access_condition
 from vesalius.record.bundles import BundleProcessor
 from vesalius.record.chart import Chart, build_chart
 from vesalius.record.definitions import Definitions, load
@@ -153,28 +155,42 @@ class RecordService:
     # -- search and history ------------------------------------------------------------------
 
     def search(self, resource_type: str | None, params: Sequence[tuple[str, str]], *,
-               strict: bool = False) -> SearchResult:
+               strict: bool = False, visibility: Visibility | None = None) -> SearchResult:
+        """Search; ``visibility`` confines matches, totals and includes to what a caller may
+        see (``vesalius.record.access``)."""
         with self._reading() as work:
             if resource_type is not None:
                 work.require_type(resource_type)
-            return self.engine.search(work.conn, resource_type, params, strict=strict)
+            return self.engine.search(work.conn, resource_type, params, strict=strict,
+                                      restrict=self._restrict(visibility))
+
+    def _restrict(self, visibility: Visibility | None) -> ColumnElement[bool] | None:
+        return None if visibility is None else access_condition(visibility, self.defs)
+
+    def patients_of(self, resource: dict[str, Any]) -> frozenset[str]:
+        """Ids of the Patients in whose compartment ``resource`` is."""
+        return patients_of(resource, self.defs, self.indexer.extractor)
 
     def everything(self, patient_id: str, *, since: datetime | None = None,
                    types: Sequence[str] | None = None, count: int | None = None,
-                   offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+                   offset: int = 0, visibility: Visibility | None = None
+                   ) -> tuple[list[dict[str, Any]], int]:
         """``Patient/$everything`` (https://hl7.org/fhir/R4/patient-operation-everything.html)."""
         with self._reading() as work:
             work.read("Patient", patient_id)
             for t in types or ():
                 work.require_type(t)
             return self.engine.compartment(work.conn, patient_id, types=types, since=since,
-                                           count=self._count(count), offset=offset)
+                                           count=self._count(count), offset=offset,
+                                           restrict=self._restrict(visibility))
 
-    def chart(self, patient_id: str, *, dicomweb: str, limit: int = 5000) -> Chart:
+    def chart(self, patient_id: str, *, dicomweb: str, limit: int = 5000,
+              visibility: Visibility | None = None) -> Chart:
         """The patient's chart sections and imaging timeline from one compartment query."""
         with self._reading() as work:
             work.read("Patient", patient_id)
-            found, total = self.engine.compartment(work.conn, patient_id, count=limit, offset=0)
+            found, total = self.engine.compartment(work.conn, patient_id, count=limit, offset=0,
+                                                   restrict=self._restrict(visibility))
         return build_chart(patient_id, found, dicomweb=dicomweb, truncated=total > len(found))
 
     def history(self, resource_type: str | None = None, id: str | None = None, *,

@@ -6,6 +6,7 @@ from starlette.responses import JSONResponse
 
 from vesalius.core.errors import (
     Conflict,
+    Forbidden,
     InvalidInput,
     NotAcceptable,
     NotFound,
@@ -18,6 +19,7 @@ STATUS_BY_ERROR: list[tuple[type[VesaliusError], int]] = [
     (TooLarge, 413),
     (InvalidInput, 400),
     (NotFound, 404),
+    (Forbidden, 403),
     (Conflict, 409),
     (NotAcceptable, 406),
     (StorageFailure, 503),

@@ -7,7 +7,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, bindparam, exists, func, select
+from sqlalchemy import ColumnElement, and_, bindparam, exists, false, func, select, tuple_
 from sqlalchemy.engine import Connection, Engine, Row
 from sqlalchemy.sql import Select
 
@@ -100,6 +100,10 @@ def _extra_condition(level: Level, owner: Any, tag: int, matcher: Matcher) -> Co
         extra_attributes.c.tag == f"{tag:08X}", value_cond))
 
 
+#: (PatientID, IssuerOfPatientID) identities a caller may see.
+PatientKeys = frozenset[tuple[str, str]]
+
+
 class IndexReader:
     def __init__(self, engine: Engine, extra_tags: dict[int, Level] | None = None) -> None:
         self.engine = engine
@@ -126,9 +130,13 @@ class IndexReader:
             instances.join(joined, series.c.pk == instances.c.series_pk))
 
     def search(self, level: Level, criteria: Sequence[Criterion], *, limit: int,
-               offset: int = 0) -> QueryResult:
-        """Rows at ``level`` matching every criterion, in a stable order."""
+               offset: int = 0, identities: PatientKeys | None = None) -> QueryResult:
+        """Rows at ``level`` matching every criterion, in a stable order; with ``identities``
+        only those filed under one of those (PatientID, IssuerOfPatientID) identities."""
         query = self._base(level)
+        if identities is not None:
+            query = query.where(tuple_(patients.c.patient_id, patients.c.issuer)
+                                .in_(sorted(identities)) if identities else false())
         ignored: list[str] = []
         allowed = LEVELS_UP[level]
         for criterion in criteria:
@@ -184,6 +192,15 @@ class IndexReader:
         attrs: str | None = conn.execute(select(patients.c.attrs).where(
             patients.c.pk == rows[0].patient_pk)).scalar()
         return attrs
+
+    def study_patient(self, study_uid: str) -> tuple[str, str] | None:
+        """(PatientID, IssuerOfPatientID) a study is filed under; None for unknown studies."""
+        query = (select(patients.c.patient_id, patients.c.issuer)
+                 .join(studies, studies.c.patient_pk == patients.c.pk)
+                 .where(studies.c.study_uid == study_uid))
+        with self.engine.connect() as conn:
+            row = conn.execute(query).first()
+        return None if row is None else (str(row.patient_id), str(row.issuer))
 
     def metadata_texts(self, study_uid: str, series_uid: str | None = None,
                        sop_uid: str | None = None) -> Iterator[str]:

@@ -15,7 +15,7 @@ class SearchIndexer:
     """Writes index rows in the caller's transaction, so index and resource change together."""
 
     def __init__(self, defs: Definitions, *, base_url: str | None = None) -> None:
-        self._extractor = Extractor(defs, base_url=base_url)
+        self.extractor = Extractor(defs, base_url=base_url)
 
     def index(self, conn: Connection, resource_pk: int, resource: dict[str, Any], *,
               fresh: bool = False) -> None:
@@ -29,7 +29,7 @@ class SearchIndexer:
     def rows(self, resource_pk: int, resource: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
         """Index rows of a resource per index table, ready to insert (see ``write``)."""
         return {param_type: [{"resource_pk": resource_pk, **row} for row in rows]
-                for param_type, rows in self._extractor.rows(resource).items()}
+                for param_type, rows in self.extractor.rows(resource).items()}
 
     @staticmethod
     def write(conn: Connection, rows: dict[str, list[dict[str, Any]]]) -> None:

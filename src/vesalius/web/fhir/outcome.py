@@ -10,6 +10,7 @@ from typing import Any
 
 from vesalius.core.errors import (
     Conflict,
+    Forbidden,
     Gone,
     InvalidInput,
     NotAcceptable,
@@ -32,6 +33,7 @@ STATUS_BY_ERROR: list[tuple[type[VesaliusError], int, str]] = [
     (InvalidInput, 400, "invalid"),
     (Gone, 410, "deleted"),
     (NotFound, 404, "not-found"),
+    (Forbidden, 403, "forbidden"),
     (PreconditionFailed, 412, "conflict"),
     (Conflict, 409, "conflict"),
     (NotAcceptable, 406, "not-supported"),
