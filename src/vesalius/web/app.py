@@ -20,6 +20,7 @@ from vesalius.security.principal import SYSTEM_PRINCIPAL
 from vesalius.web.chart import chart
 from vesalius.web.dicomweb.app import routes as dicomweb_routes
 from vesalius.web.fhir.app import fhir_routes
+from vesalius.web.headers import SecurityHeaders
 from vesalius.web.imaging_link import problems as imaging_link_problems
 from vesalius.web.wado_uri import wado_uri
 
@@ -64,7 +65,9 @@ def create_app(node: Node) -> Starlette:
                                 action="E", outcome=0, how="system")
             node.auditor.stop()
 
-    app = Starlette(lifespan=lifespan, middleware=[Middleware(FhirBase)], routes=[
+    app = Starlette(lifespan=lifespan, middleware=[
+        Middleware(SecurityHeaders, hsts_max_age=node.settings.hsts_max_age),
+        Middleware(FhirBase)], routes=[
         Route("/healthz", healthz, methods=["GET"]),
         Route("/wado", wado_uri, methods=["GET"]),
         Route("/api/patients/{id}/chart", chart, methods=["GET"]),
