@@ -12,6 +12,7 @@ from typing import Any
 
 from vesalius import __version__
 from vesalius.archive.factory import build_archive
+from vesalius.cli import keys
 from vesalius.config import Settings, load_settings
 from vesalius.core.errors import VesaliusError
 from vesalius.node import Node, build_node
@@ -54,6 +55,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from vesalius.dimse.handlers import DimseHandlers
     from vesalius.dimse.server import DicomServer
+    from vesalius.security.tls import uvicorn_ssl_options
     from vesalius.web.app import create_app
     from vesalius.web.protocol import NoDelayH11Protocol
 
@@ -61,6 +63,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
                          http_workers=args.http_workers, dicom_port=args.dicom_port,
                          dicom_tls_port=args.dicom_tls_port,
                          ae_title=args.ae_title, load_demo=True if args.demo else None)
+    tls = uvicorn_ssl_options(settings)  # generates the self-signed certificate if needed
     node = build_node(settings)
     if settings.load_demo and node.archive.reader.counts()["instances"] == 0:
         print("Loading the synthetic demo record and studies (first start)...", flush=True)
@@ -69,7 +72,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     dicom = DicomServer(settings, DimseHandlers(settings, node.archive, node.registry,
                                                 node.worklist, node.auditor))
     dicom.start()
-    url = f"http://{settings.host}:{settings.http_port}"
+    url = f"{'https' if tls else 'http'}://{settings.host}:{settings.http_port}"
     print(f"Vesalius {__version__} listening on {url}  (DICOMweb: {url}/dicom-web, "
           f"FHIR R4: {url}/fhir)", flush=True)
     if settings.dicom_port:
@@ -85,11 +88,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
             uvicorn.run("vesalius.web.app:app_from_environment", factory=True,
                         workers=workers, host=settings.host, port=settings.http_port,
                         log_level=settings.log_level, access_log=False,
-                        http=NoDelayH11Protocol)
+                        http=NoDelayH11Protocol, **tls)
         else:
             uvicorn.run(create_app(node), host=settings.host,
                         port=settings.http_port, log_level=settings.log_level,
-                        access_log=False, http=NoDelayH11Protocol)
+                        access_log=False, http=NoDelayH11Protocol, **tls)
     finally:
         dicom.stop()
         node.link.stop()
@@ -332,6 +335,7 @@ def build_parser() -> argparse.ArgumentParser:
     for p in (audit_verify, audit_checkpoint):
         _common(p)
         p.set_defaults(func=cmd_audit)
+    keys.register(sub)
     return parser
 
 
