@@ -12,7 +12,7 @@ from typing import Any
 
 from vesalius import __version__
 from vesalius.archive.factory import build_archive
-from vesalius.cli import keys
+from vesalius.cli import accounts, keys
 from vesalius.config import Settings, load_settings
 from vesalius.core.errors import VesaliusError
 from vesalius.node import Node, build_node
@@ -336,6 +336,7 @@ def build_parser() -> argparse.ArgumentParser:
         _common(p)
         p.set_defaults(func=cmd_audit)
     keys.register(sub)
+    accounts.register(sub)
     return parser
 
 

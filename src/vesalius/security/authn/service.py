@@ -61,6 +61,12 @@ class AuthService:
             self._grants = Grants(self._ctx, self._accounts, self._clients, key)
         return self._grants
 
+    def audit_restricted(self, by: Principal, action: str, description: str) -> None:
+        """Audit an administrative act done outside this service (e.g. a token issued by
+        hand): 110113 Security Alert / 110132 Use of Restricted Function, how ``cli``."""
+        self._ctx.audit(by, type="110113", subtype="110132", action=action, outcome=0,
+                        how="cli", outcome_desc=description, durable=True)
+
     # --- local accounts ---------------------------------------------------------------------
 
     def add_user(self, username: str, roles: Iterable[str], *, password: str | None = None,
