@@ -9,10 +9,13 @@ from vesalius.archive.index.database import create_schema
 from vesalius.archive.index.reader import IndexReader
 from vesalius.archive.index.writer import IndexWriter
 from vesalius.archive.service import ArchiveService
+from vesalius.archive.storage.base import BlobStore
+from vesalius.archive.storage.encrypted import EncryptedBlobStore
 from vesalius.archive.storage.fs import FilesystemBlobStore
 from vesalius.config import Settings
 from vesalius.database.engine import make_engines
 from vesalius.dicom.attributes import LEVEL_OF_KEY, Level, resolve_tag
+from vesalius.security.crypto.keys import FileKeyProvider, kek_path
 
 
 def extra_tag_levels(settings: Settings) -> dict[int, Level]:
@@ -24,10 +27,19 @@ def extra_tag_levels(settings: Settings) -> dict[int, Level]:
     return out
 
 
+def build_blob_store(settings: Settings) -> BlobStore:
+    """The filesystem store, envelope-encrypted under the key file when ``encrypt_at_rest``."""
+    files = FilesystemBlobStore(settings.blob_dir)
+    if not settings.encrypt_at_rest:
+        return files
+    provider = FileKeyProvider(kek_path(settings.data_dir, settings.kek_file))
+    return EncryptedBlobStore(files, provider)
+
+
 def build_archive(settings: Settings, events: EventBus | None = None,
                   engines: tuple[Engine, Engine] | None = None) -> ArchiveService:
     reader_engine, writer_engine = engines or make_engines(settings)
     create_schema(writer_engine)
-    blobs = FilesystemBlobStore(settings.blob_dir)
+    blobs = build_blob_store(settings)
     return ArchiveService(settings, blobs, IndexReader(reader_engine, extra_tag_levels(settings)),
                           IndexWriter(writer_engine), events)

@@ -9,13 +9,17 @@ from pathlib import Path
 import pytest
 
 from vesalius.archive.storage.base import BlobStore
+from vesalius.archive.storage.encrypted import EncryptedBlobStore
 from vesalius.archive.storage.fs import FilesystemBlobStore
 from vesalius.archive.storage.memory import MemoryBlobStore
 from vesalius.core.errors import InvalidInput, NotFound
+from vesalius.security.crypto.keys import FileKeyProvider
 
 STORES: dict[str, Callable[[Path], BlobStore]] = {
     "filesystem": lambda root: FilesystemBlobStore(root / "blobs"),
     "memory": lambda root: MemoryBlobStore(),
+    "encrypted": lambda root: EncryptedBlobStore(FilesystemBlobStore(root / "blobs"),
+                                                 FileKeyProvider(root / "keys" / "kek.key")),
 }
 
 

@@ -129,6 +129,13 @@ class FilesystemBlobStore:
     def local_path(self, key: str) -> Path | None:
         return self._path(key)
 
+    def modified_at(self, key: str) -> float | None:
+        """When the object was written (the orphan sweep spares recent ones)."""
+        try:
+            return self._path(key).stat().st_mtime
+        except FileNotFoundError:
+            return None
+
     def keys(self) -> Iterator[str]:
         """Every stored key (used by the garbage sweep)."""
         for path in self.root.glob("??/??/*"):
