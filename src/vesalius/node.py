@@ -17,6 +17,7 @@ from vesalius.network.registry import AERegistry
 from vesalius.record.service import RecordOptions, RecordService
 from vesalius.security.audit import open_audit_store
 from vesalius.security.audit.auditor import Auditor
+from vesalius.security.break_glass import BreakGlass
 from vesalius.worklist.service import WorklistService
 
 
@@ -29,6 +30,7 @@ class Node:
     record: RecordService
     link: ImagingLink
     auditor: Auditor
+    break_glass: BreakGlass
 
 
 def record_options(settings: Settings) -> RecordOptions:
@@ -47,8 +49,11 @@ def build_node(settings: Settings) -> Node:
     record = RecordService(reader, writer, options=record_options(settings))
     worklist = WorklistService(writer)
     link = ImagingLink(settings, archive, record, worklist)
-    return Node(settings, archive, AERegistry(writer), worklist, record, link,
-                build_auditor(settings, reader, writer))
+    auditor = build_auditor(settings, reader, writer)
+    break_glass = BreakGlass(writer, auditor)
+    break_glass.create()
+    return Node(settings, archive, AERegistry(writer), worklist, record, link, auditor,
+                break_glass=break_glass)
 
 
 def build_auditor(settings: Settings, reader: Engine, writer: Engine) -> Auditor:
