@@ -12,12 +12,15 @@ from vesalius.archive.service import ArchiveService
 from vesalius.config import Settings
 from vesalius.database.engine import make_engines
 from vesalius.database.write_lock import WriteLock
+from vesalius.guard import Guard
 from vesalius.imaging_link.link import ImagingLink
 from vesalius.network.registry import AERegistry
 from vesalius.record.service import RecordOptions, RecordService
 from vesalius.security.audit import open_audit_store
 from vesalius.security.audit.auditor import Auditor
+from vesalius.security.authn import AuthService
 from vesalius.security.break_glass import BreakGlass
+from vesalius.security.policy import load_policy
 from vesalius.worklist.service import WorklistService
 
 
@@ -30,7 +33,10 @@ class Node:
     record: RecordService
     link: ImagingLink
     auditor: Auditor
+    auth: AuthService
     break_glass: BreakGlass
+    #: The security layer every edge goes through (policy, patient scope, audit).
+    guard: Guard
 
 
 def record_options(settings: Settings) -> RecordOptions:
@@ -50,10 +56,14 @@ def build_node(settings: Settings) -> Node:
     worklist = WorklistService(writer)
     link = ImagingLink(settings, archive, record, worklist)
     auditor = build_auditor(settings, reader, writer)
+    auth = AuthService(writer, settings, auditor)
+    auth.create()
     break_glass = BreakGlass(writer, auditor)
     break_glass.create()
-    return Node(settings, archive, AERegistry(writer), worklist, record, link, auditor,
-                break_glass=break_glass)
+    guard = Guard(record, archive, load_policy(settings.policy_file), auditor, break_glass,
+                  consent_default=settings.consent_default)
+    return Node(settings, archive, AERegistry(writer), worklist, record, link, auditor, auth,
+                break_glass=break_glass, guard=guard)
 
 
 def build_auditor(settings: Settings, reader: Engine, writer: Engine) -> Auditor:

@@ -17,6 +17,13 @@ from vesalius.archive.service import ArchiveService
 from vesalius.config import load_settings
 from vesalius.node import Node, build_node
 from vesalius.security.principal import SYSTEM_PRINCIPAL
+from vesalius.web.auth import (
+    Authenticate,
+    Provider,
+    auth_routes,
+    smart_configuration_route,
+    well_known_routes,
+)
 from vesalius.web.chart import chart
 from vesalius.web.dicomweb.app import routes as dicomweb_routes
 from vesalius.web.fhir.app import fhir_routes
@@ -65,10 +72,15 @@ def create_app(node: Node) -> Starlette:
                                 action="E", outcome=0, how="system")
             node.auditor.stop()
 
+    provider = Provider(node.auth, node.settings, node.auditor)
     app = Starlette(lifespan=lifespan, middleware=[
         Middleware(SecurityHeaders, hsts_max_age=node.settings.hsts_max_age),
-        Middleware(FhirBase)], routes=[
+        Middleware(FhirBase),
+        Middleware(Authenticate, auth=node.auth, auditor=node.auditor)], routes=[
         Route("/healthz", healthz, methods=["GET"]),
+        Mount("/auth", routes=auth_routes(provider)),
+        Mount("/.well-known", routes=well_known_routes(provider)),
+        smart_configuration_route(provider, "/fhir/.well-known/smart-configuration"),
         Route("/wado", wado_uri, methods=["GET"]),
         Route("/api/patients/{id}/chart", chart, methods=["GET"]),
         Route("/api/imaging-link/problems", imaging_link_problems, methods=["GET"]),
