@@ -18,7 +18,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, false, or_, select, true
+from sqlalchemy import ColumnElement, Connection, and_, exists, false, or_, select, true
 
 from vesalius.record.definitions import Definitions
 from vesalius.record.schema import resources
@@ -88,3 +88,43 @@ def patients_of(resource: dict[str, Any], defs: Definitions, extractor: Extracto
     return frozenset(
         str(row["target_id"]) for row in extractor.rows(resource).get("reference", ())
         if row["name"] in names and row["target_type"] == "Patient" and row["target_id"])
+
+
+#: (resource type, reference parameter to a Practitioner) that make a care relationship with
+#: the resource's patient: a care team, an encounter or an order the practitioner is part of.
+CARE_LINKS = (("CareTeam", "participant"), ("Encounter", "participant"),
+              ("ServiceRequest", "requester"), ("ServiceRequest", "performer"),
+              ("EpisodeOfCare", "care-manager"), ("Appointment", "practitioner"))
+#: Parameters of those resources that name the patient.
+_PATIENT_PARAMS = ("subject", "patient")
+
+
+def related_patients(conn: Connection, *, practitioner: str | None,
+                     organization: str | None) -> frozenset[str]:
+    """Ids of the live Patients a practitioner has a care relationship with (a CareTeam,
+    Encounter, order, episode or appointment names both, or the Patient names them as general
+    practitioner), plus, with ``organization``, the Patients that organization manages."""
+    found: set[str] = set()
+    live = resources.alias()
+    if practitioner:
+        link, subject = reference_index.alias(), reference_index.alias()
+        query = (select(subject.c.target_id).distinct()
+                 .select_from(link.join(subject, subject.c.resource_pk == link.c.resource_pk)
+                              .join(live, live.c.pk == link.c.resource_pk))
+                 .where(link.c.target_type == "Practitioner", link.c.target_id == practitioner,
+                        or_(*(and_(link.c.resource_type == t, link.c.name == n)
+                              for t, n in CARE_LINKS)),
+                        subject.c.target_type == "Patient",
+                        subject.c.name.in_(_PATIENT_PARAMS), live.c.deleted == false()))
+        found.update(str(r[0]) for r in conn.execute(query))
+    for name, target_type, target in (("general-practitioner", "Practitioner", practitioner),
+                                      ("organization", "Organization", organization)):
+        if not target:
+            continue
+        ref = reference_index.alias()
+        query = (select(live.c.id).select_from(ref.join(live, live.c.pk == ref.c.resource_pk))
+                 .where(ref.c.resource_type == "Patient", ref.c.name == name,
+                        ref.c.target_type == target_type, ref.c.target_id == target,
+                        live.c.deleted == false()))
+        found.update(str(r[0]) for r in conn.execute(query))
+    return frozenset(found)

@@ -18,7 +18,7 @@ from sqlalchemy.engine import Engine
 
 from vesalius.core.errors import Gone, NotFound
 from vesalius.database.write_lock import WriteLock
-from vesalius.record.access import Visibility, patients_of
+from vesalius.record.access import Visibility, patients_of, related_patients
 from vesalius.record.access import condition as access_condition
 from vesalius.record.bundles import BundleProcessor
 from vesalius.record.chart import Chart, build_chart
@@ -166,6 +166,12 @@ class RecordService:
 
     def _restrict(self, visibility: Visibility | None) -> ColumnElement[bool] | None:
         return None if visibility is None else access_condition(visibility, self.defs)
+
+    def related_patients(self, *, practitioner: str | None, organization: str | None
+                         ) -> frozenset[str]:
+        """Patients a practitioner cares for, or an organization manages (``record.access``)."""
+        with self.reader.connect() as conn:
+            return related_patients(conn, practitioner=practitioner, organization=organization)
 
     def patients_of(self, resource: dict[str, Any]) -> frozenset[str]:
         """Ids of the Patients in whose compartment ``resource`` is."""

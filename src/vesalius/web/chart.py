@@ -10,16 +10,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from vesalius.core.errors import VesaliusError
-from vesalius.record.service import RecordService
 from vesalius.web.fhir.outcome import error_outcome
 from vesalius.web.fhir.requests import server_root
+from vesalius.web.principal import record_for
 
 
 async def chart(request: Request) -> Response:
-    record: RecordService = request.app.state.record
     try:
-        summary = record.chart(request.path_params["id"],
-                               dicomweb=f"{server_root(request)}/dicom-web")
+        summary = record_for(request).chart(request.path_params["id"],
+                                            dicomweb=f"{server_root(request)}/dicom-web")
     except VesaliusError as exc:
         status, body = error_outcome(exc)
         return JSONResponse(body, status_code=status, media_type="application/fhir+json")

@@ -11,9 +11,10 @@ from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from vesalius.archive.service import ArchiveService
 from vesalius.core.errors import VesaliusError
 from vesalius.dicom.json_model import BULK_BASE_MARKER
+from vesalius.guard import ArchiveGuard
+from vesalius.web.principal import archive_for
 from vesalius.web.problems import problem_for
 
 T = TypeVar("T")
@@ -22,9 +23,9 @@ Endpoint = Callable[[Request], Awaitable[Response]]
 DICOM_JSON = "application/dicom+json"
 
 
-def service(request: Request) -> ArchiveService:
-    archive: ArchiveService = request.app.state.archive
-    return archive
+def service(request: Request) -> ArchiveGuard:
+    """The archive as this request's caller may use it."""
+    return archive_for(request)
 
 
 def base_url(request: Request) -> str:

@@ -8,13 +8,13 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from vesalius.archive.index.records import StoredInstance
-from vesalius.archive.service import ArchiveService
 from vesalius.core.errors import InvalidInput, NotAcceptable
 from vesalius.dicom.transcode import (
     MEDIA_TYPE_BY_TRANSFER_SYNTAX,
     dataset_to_bytes,
     to_explicit_vr_little_endian,
 )
+from vesalius.guard import ArchiveGuard
 from vesalius.render.image import render, thumbnail
 from vesalius.web.dicomweb.common import (
     DICOM_JSON,
@@ -52,7 +52,7 @@ def _dicom_transfer_syntax(request: Request) -> str:
     raise NotAcceptable("instances are available as multipart/related; type=\"application/dicom\"")
 
 
-def _instance_parts(archive: ArchiveService, found: list[StoredInstance],
+def _instance_parts(archive: ArchiveGuard, found: list[StoredInstance],
                     transfer_syntax: str) -> Iterator[tuple[dict[str, str], Iterable[bytes]]]:
     for inst in found:
         if transfer_syntax == "*" or transfer_syntax == inst.transfer_syntax_uid:
@@ -205,7 +205,7 @@ def _quality(request: Request) -> int:
     return quality
 
 
-def _representative(archive: ArchiveService, study: str, series: str | None,
+def _representative(archive: ArchiveGuard, study: str, series: str | None,
                     instance: str | None) -> StoredInstance:
     """The instance a study/series rendering shows: the middle image with pixels."""
     found = [i for i in archive.instances(study, series, instance) if i.number_of_frames]

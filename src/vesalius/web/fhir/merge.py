@@ -28,8 +28,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from vesalius.core.errors import InvalidInput, NotFound, NotSupported, PreconditionFailed
+from vesalius.guard import RecordGuard
 from vesalius.node import Node
-from vesalius.record.service import RecordService
 from vesalius.web.fhir.outcome import outcome
 from vesalius.web.fhir.requests import ID, base_url, json_body, record
 from vesalius.web.fhir.responses import fhir_response
@@ -59,7 +59,8 @@ async def merge(request: Request) -> Response:
     if source == target:
         raise InvalidInput("the source and target Patient are the same; nothing to merge")
     preview = _boolean(parameters, "preview")
-    result = await run_in_threadpool(partial(node.link.merge, source, target, preview=preview))
+    result = await run_in_threadpool(
+        service.merge, source, target, partial(node.link.merge, source, target, preview=preview))
     patient = result.patient
     verb = "would be" if preview else "was"
     message = (f"Patient/{source} {verb} merged into Patient/{target}: "
@@ -102,7 +103,7 @@ def _boolean(parameters: dict[str, list[Resource]], name: str) -> bool:
     return value
 
 
-def _resolve(service: RecordService, parameters: dict[str, list[Resource]], role: str,
+def _resolve(service: RecordGuard, parameters: dict[str, list[Resource]], role: str,
              base: str) -> str:
     """The id of the ``role`` (source/target) Patient: by reference, by identifiers, or both
     (then the referenced Patient must carry every identifier)."""

@@ -23,8 +23,8 @@ from vesalius.core.errors import (
     TooLarge,
     UnsupportedMediaType,
 )
+from vesalius.guard import RecordGuard
 from vesalius.record.definitions import Definitions
-from vesalius.record.service import RecordService
 
 #: Where the FHIR API is mounted under the server's base URL.
 MOUNT = "/fhir"
@@ -44,9 +44,11 @@ _STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
 _BRACKET = re.compile(r"[\[\]{}]")
 
 
-def record(request: Request) -> RecordService:
-    service: RecordService = request.app.state.record
-    return service
+def record(request: Request) -> RecordGuard:
+    """The record as this request's caller may use it."""
+    from vesalius.web.principal import record_for
+
+    return record_for(request)
 
 
 def settings_of(request: Request) -> Settings:
