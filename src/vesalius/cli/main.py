@@ -50,6 +50,29 @@ def load_demo(node: Node, slices: int) -> str:
             f"{studies} ImagingStudy resources written")
 
 
+def demo_accounts(node: Node) -> str:
+    """Sign-in accounts for every role, linked to the demo patient, their GP and hospital
+    (idempotent); returns the printout of how to sign in as each."""
+    from vesalius.demo.accounts import describe, ensure_demo_accounts
+    from vesalius.demo.common import DEFAULT_PATIENT
+    from vesalius.dicom.patient_identity import identifier_system
+
+    system = identifier_system(DEFAULT_PATIENT.issuer)
+    found = node.record.search("Patient", [
+        ("identifier", f"{system}|{DEFAULT_PATIENT.patient_id}")]).matches
+    patient = found[0] if found else {}
+
+    def target(field: str, kind: str) -> str | None:
+        value = patient.get(field)
+        ref = (value[0] if isinstance(value, list) and value else value or {}).get("reference")
+        return ref.removeprefix(f"{kind}/") if isinstance(ref, str) else None
+
+    accounts = ensure_demo_accounts(node.auth, patient=patient.get("id"),
+                                    practitioner=target("generalPractitioner", "Practitioner"),
+                                    organization=target("managingOrganization", "Organization"))
+    return describe(accounts)
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -68,6 +91,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if settings.load_demo and node.archive.reader.counts()["instances"] == 0:
         print("Loading the synthetic demo record and studies (first start)...", flush=True)
         print("demo:", load_demo(node, settings.demo_ct_slices), flush=True)
+    if settings.load_demo:
+        print(demo_accounts(node), flush=True)
     node.link.start()
     dicom = DicomServer(settings, DimseHandlers(settings, node.archive, node.registry,
                                                 node.worklist, node.auditor))
