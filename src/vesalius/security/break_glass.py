@@ -34,6 +34,8 @@ REASON_MIN, REASON_MAX = 10, 500
 MAX_MINUTES = 24 * 60
 #: FHIR ``id`` (https://hl7.org/fhir/R4/datatypes.html#id).
 _FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
+#: Grant ids are UUIDs; anything else (a NUL byte PostgreSQL refuses, say) is simply not found.
+_GRANT_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 SECURITY_ALERT = "110113"
@@ -158,6 +160,8 @@ class BreakGlass:
             return {str(row.patient) for row in conn.execute(query)}
 
     def get(self, grant_id: str) -> Grant:
+        if not isinstance(grant_id, str) or not _GRANT_ID.fullmatch(grant_id):
+            raise NotFound("no such break-the-glass grant")
         with self._engine.connect() as conn:
             row = conn.execute(select(break_glass_grants)
                                .where(break_glass_grants.c.id == grant_id)).mappings().first()
@@ -169,8 +173,8 @@ class BreakGlass:
             now: datetime | None = None) -> Grant:
         """End one of ``principal``'s own grants now. Someone else's grant is not found (it is
         none of their business); ending one that is over already changes nothing."""
-        grant = self.get(grant_id) if isinstance(grant_id, str) and len(grant_id) <= 64 else None
-        if grant is None or grant.who != principal.who:
+        grant = self.get(grant_id)
+        if grant.who != principal.who:
             raise NotFound("no such break-the-glass grant")
         moment = now or datetime.now(UTC)
         if not grant.live(moment):
