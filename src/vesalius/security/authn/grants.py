@@ -247,8 +247,7 @@ class Grants:
             raise Unauthenticated("this client may not use client credentials",
                                   "unauthorized_client")
         allowed = {s for s in client.scopes if s.startswith("system/")}
-        requested = scope_rules.split_scopes(scopes) if scopes else frozenset(allowed)
-        granted = self._scopes(requested, allowed)
+        granted = self._scopes(scopes if scopes else allowed, allowed)
         principal = Principal(kind=CLIENT, id=client.client_id, roles=client.roles,
                               scopes=granted, name=client.name)
         lifetime = self._ttl(ttl)
