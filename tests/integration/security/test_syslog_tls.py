@@ -121,6 +121,8 @@ class Collector:
         self.messages: queue.Queue[bytes] = queue.Queue()
         self.clients: list[str] = []
         self.handshake_errors: list[str] = []
+        #: Set once the collector has closed a connection it accepted.
+        self.hung_up = threading.Event()
         self._hang_up_after = hang_up_after
         self._context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         self._context.load_cert_chain(*server_pki.issue("collector",
@@ -147,6 +149,7 @@ class Collector:
                     common_name = peer.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
                     self.clients.append(str(common_name[0].value))
                     self._read(tls)
+                self.hung_up.set()
             except (ssl.SSLError, OSError) as exc:
                 self.handshake_errors.append(str(exc))
 
@@ -313,8 +316,7 @@ def test_a_collector_that_is_down_gets_the_records_when_it_comes_back(
 
     # The collector hung up after two messages (a restart): the next one goes on a new
     # connection instead of into the closed one.
-    _wait_for(lambda: len(collector.clients) == 1, "collector accepted once")
-    time.sleep(0.2)  # let the hang-up reach us; the sender must notice it by itself
+    assert collector.hung_up.wait(30)  # the sender must notice the hang-up by itself
     forwarder.send(_record(), 3)
     assert forwarder.flush(30)
     assert _parse(collector.take(1)[0])[0]["sd"] == b'[meta sequenceId="3"]'
