@@ -147,6 +147,32 @@ class AuditStore:
                 yield ChainedRecord(values["sequence"], values["previous"], values["mac"],
                                     {name: values[name] for name in COLUMNS})
 
+    def search(self, *, since: str | None = None, until: str | None = None,
+               patient: str | None = None, who: str | None = None, type: str | None = None,
+               subtype: str | None = None, outcome: int | None = None,
+               sequence: int | None = None, offset: int = 0, limit: int = 50
+               ) -> list[ChainedRecord]:
+        """Stored rows matching every given criterion, in sequence order, read-only.
+
+        ``since``/``until``: inclusive bounds on ``recorded`` in its stored form (ISO 8601 UTC
+        with microseconds, which orders as text); the others compare exactly.
+        """
+        column = audit_log.c
+        query = select(audit_log)
+        if since is not None:
+            query = query.where(column.recorded >= since)
+        if until is not None:
+            query = query.where(column.recorded <= until)
+        for name, value in (("patient", patient), ("who", who), ("type", type),
+                            ("subtype", subtype), ("outcome", outcome), ("sequence", sequence)):
+            if value is not None:
+                query = query.where(column[name] == value)
+        query = query.order_by(column.sequence, column.row_id).offset(offset).limit(limit)
+        with self._reader.connect() as conn:
+            return [ChainedRecord(row["sequence"], row["previous"], row["mac"],
+                                  {name: row[name] for name in COLUMNS})
+                    for row in conn.execute(query).mappings()]
+
     def checkpoint(self) -> Path:
         """Write a signed checkpoint of the head now."""
         head = self.head()
