@@ -83,7 +83,7 @@ def test_every_corpus_file_round_trips(tmp_path: Path, backend: str) -> None:
     settings = replace(Settings(data_dir=tmp_path / "data"), duplicate_policy="replace")
     failures: list[str] = []
     with RunningServer(build_node(settings)) as server:
-        client = DICOMwebClient(server.dicomweb)
+        client = DICOMwebClient(server.dicomweb, headers=server.headers)
         for path in CORPUS:
             data = path.read_bytes()
             with warnings.catch_warnings():
@@ -140,9 +140,9 @@ def test_deliberately_truncated_files_are_rejected(tmp_path: Path) -> None:
 
 
 def _stow(server: RunningServer, data: bytes) -> httpx.Response:
-    return httpx.post(f"{server.dicomweb}/studies", content=_multipart(data), timeout=60,
-                      headers={"Content-Type": 'multipart/related; type="application/dicom"; '
-                                               "boundary=corpusboundary"})
+    return server.http.post(f"{server.dicomweb}/studies", content=_multipart(data), timeout=60,
+                            headers={"Content-Type": 'multipart/related; type="application/dicom"; '
+                                                     "boundary=corpusboundary"})
 
 
 def _multipart(data: bytes) -> bytes:
@@ -152,7 +152,7 @@ def _multipart(data: bytes) -> bytes:
 
 def _raw_instance(server: RunningServer, study: str, series: str, sop: str) -> bytes:
     """The single part of a WADO-RS instance response, exactly as served."""
-    response = httpx.get(
+    response = server.http.get(
         f"{server.dicomweb}/studies/{study}/series/{series}/instances/{sop}",
         headers={"Accept": 'multipart/related; type="application/dicom"; transfer-syntax=*'},
         timeout=60)

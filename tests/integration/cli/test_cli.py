@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pydicom
 
-from conftest import free_port
+from conftest import cli_token, free_port
 from data_factory import make_instance, write
 
 VESALIUS = [sys.executable, "-m", "vesalius.cli.main"]
@@ -73,7 +73,11 @@ def test_serve_with_demo_answers_healthz_and_dicomweb(tmp_path: Path) -> None:
             assert time.monotonic() < deadline, "server did not become ready"
             time.sleep(0.3)
         assert health.json()["status"] == "ok"
-        studies = httpx.get(f"http://127.0.0.1:{port}/dicom-web/studies").json()
+        # The token names the server's address as its issuer: issue it for the same one.
+        headers = cli_token(tmp_path / "data", config=config,
+                            env={"VESALIUS_HOST": "127.0.0.1", "VESALIUS_HTTP_PORT": str(port)})
+        studies = httpx.get(f"http://127.0.0.1:{port}/dicom-web/studies",
+                            headers=headers).json()
         modalities = sorted(s["00080061"]["Value"][0] for s in studies)
         assert modalities == ["CT", "CT", "DX", "US"]
         ct = [s for s in studies if s["00080061"]["Value"] == ["CT"]]

@@ -49,10 +49,10 @@ def body_of(*datas: bytes) -> bytes:
     return b"".join(part(d) for d in datas) + b"--XyZ--\r\n"
 
 
-def post(url: str, content: bytes | Iterator[bytes], content_type: str = STOW_TYPE,
-         **headers: str) -> httpx.Response:
-    return httpx.post(url, content=content, timeout=60,
-                      headers={"Content-Type": content_type, **headers})
+def post(server: RunningServer, url: str, content: bytes | Iterator[bytes],
+         content_type: str = STOW_TYPE, **headers: str) -> httpx.Response:
+    return server.http.post(url, content=content, timeout=60,
+                            headers={"Content-Type": content_type, **headers})
 
 
 def trickle(body: bytes, size: int = 4096) -> Iterator[bytes]:
@@ -72,7 +72,7 @@ def instance_url(server: RunningServer, ds: Dataset) -> str:
 
 
 def served_bytes(server: RunningServer, ds: Dataset) -> bytes:
-    response = httpx.get(instance_url(server, ds), headers={"Accept": DICOM_ANY}, timeout=60)
+    response = server.http.get(instance_url(server, ds), headers={"Accept": DICOM_ANY}, timeout=60)
     assert response.status_code == 200, response.text[:300]
     boundary = re.search(r"boundary=\"?([^\";]+)", response.headers["content-type"])
     assert boundary is not None
@@ -128,7 +128,7 @@ class Baseline:
 def store_baseline(server: RunningServer) -> Baseline:
     ds = make_instance(patient_name="BASE^LINE", seed=42)
     data = to_bytes(ds)
-    response = post(f"{server.dicomweb}/studies", body_of(data))
+    response = post(server, f"{server.dicomweb}/studies", body_of(data))
     assert response.status_code == 200, response.text
     return Baseline(server, ds, data)
 
@@ -154,7 +154,7 @@ def test_non_dicom_part_is_409_cannot_understand(baseline: Baseline, payload: st
         "json": b'{"00080018": {"vr": "UI", "Value": ["1.2.3"]}}',
         "dicm-prefix-only": b"\0" * 128 + b"DICM" + np.random.default_rng(2).bytes(300),
     }[payload]
-    response = post(f"{baseline.server.dicomweb}/studies", body_of(data))
+    response = post(baseline.server, f"{baseline.server.dicomweb}/studies", body_of(data))
     assert response.status_code == 409, response.text
     assert response.headers["content-type"].startswith("application/dicom+json")
     ((reason, comment),) = failures(response)
@@ -166,7 +166,7 @@ def test_non_dicom_part_is_409_cannot_understand(baseline: Baseline, payload: st
 
 def test_partial_success_is_202_with_both_sequences(baseline: Baseline) -> None:
     good = make_instance(seed=3)
-    response = post(f"{baseline.server.dicomweb}/studies",
+    response = post(baseline.server, f"{baseline.server.dicomweb}/studies",
                     body_of(to_bytes(good), png_bytes()))
     assert response.status_code == 202, response.text
     assert referenced(response) == [good.SOPInstanceUID]
@@ -178,7 +178,7 @@ def test_partial_success_is_202_with_both_sequences(baseline: Baseline) -> None:
 def test_part_with_a_non_dicom_content_type_fails(baseline: Baseline) -> None:
     good = make_instance(seed=4)
     body = part(to_bytes(good), "image/jpeg") + b"--XyZ--\r\n"
-    response = post(f"{baseline.server.dicomweb}/studies", body)
+    response = post(baseline.server, f"{baseline.server.dicomweb}/studies", body)
     assert response.status_code == 409
     ((reason, comment),) = failures(response)
     assert reason == CANNOT_UNDERSTAND and "content type" in comment
@@ -194,13 +194,13 @@ def test_truncated_dicom_is_rejected_without_leftovers(baseline: Baseline, cut: 
     marker = data.index(b"TEST^PATIENT")
     at = {"half": len(data) // 2, "in-meta": 150, "in-header": marker - 4,
           "mid-element": marker + 5}[cut]
-    response = post(f"{baseline.server.dicomweb}/studies", body_of(data[:at]))
+    response = post(baseline.server, f"{baseline.server.dicomweb}/studies", body_of(data[:at]))
     assert response.status_code == 409, (cut, response.text)
     ((reason, comment),) = failures(response)
     assert reason in (CANNOT_UNDERSTAND, DATA_SET_DOES_NOT_MATCH_SOP_CLASS), (reason, comment)
     assert comment
-    assert httpx.get(instance_url(baseline.server, ds),
-                     headers={"Accept": DICOM_ANY}).status_code == 404
+    assert baseline.server.http.get(instance_url(baseline.server, ds),
+                                    headers={"Accept": DICOM_ANY}).status_code == 404
     baseline.check()
 
 
@@ -215,7 +215,7 @@ def test_missing_identifier_names_the_attribute(baseline: Baseline, keyword: str
     ds.save_as(buffer, enforce_file_format=False)
     data = buffer.getvalue()
     assert data[128:132] == b"DICM"
-    response = post(f"{baseline.server.dicomweb}/studies", body_of(data))
+    response = post(baseline.server, f"{baseline.server.dicomweb}/studies", body_of(data))
     assert response.status_code == 409, response.text
     ((reason, comment),) = failures(response)
     assert reason == DATA_SET_DOES_NOT_MATCH_SOP_CLASS
@@ -238,7 +238,7 @@ def test_junk_uids_in_the_data_are_rejected(baseline: Baseline, tmp_path: Path, 
     if keyword == "SOPInstanceUID":
         ds.file_meta.MediaStorageSOPInstanceUID = junk
     before = files_under(tmp_path)
-    response = post(f"{baseline.server.dicomweb}/studies", body_of(to_bytes(ds)))
+    response = post(baseline.server, f"{baseline.server.dicomweb}/studies", body_of(to_bytes(ds)))
     assert response.status_code == 409, response.text
     ((reason, comment),) = failures(response)
     assert reason == CANNOT_UNDERSTAND
@@ -269,7 +269,7 @@ def test_junk_uids_in_the_data_are_rejected(baseline: Baseline, tmp_path: Path, 
 def test_junk_uids_in_the_path_are_400_or_404(baseline: Baseline, tmp_path: Path, path: str,
                                               method: str) -> None:
     before = files_under(tmp_path)
-    response = httpx.request(method, baseline.server.dicomweb + path, timeout=30)
+    response = baseline.server.http.request(method, baseline.server.dicomweb + path, timeout=30)
     assert response.status_code in (400, 404, 405), (path, response.status_code, response.text)
     if response.status_code == 400:
         assert response.json()["detail"]
@@ -282,10 +282,11 @@ def test_uid_path_params_are_validated_with_a_reason(baseline: Baseline) -> None
     for path in ("/studies/1.2.3%00/metadata", "/studies/1.2.3.",
                  "/studies/" + "9" * 65 + "/metadata", "/studies/abc/series",
                  f"/studies/{baseline.ds.StudyInstanceUID}/series/x/metadata"):
-        detail = assert_problem(httpx.get(base + path), 400)
+        detail = assert_problem(baseline.server.http.get(base + path), 400)
         assert "UID" in detail, (path, detail)
     # STOW-RS to a junk study path.
-    detail = assert_problem(post(base + "/studies/1.2.abc", body_of(baseline.data)), 400)
+    detail = assert_problem(post(baseline.server, base + "/studies/1.2.abc",
+                                 body_of(baseline.data)), 400)
     assert "UID" in detail
     baseline.check()
 
@@ -300,14 +301,15 @@ def test_wrong_content_type_is_415(baseline: Baseline, content_type: str) -> Non
     data = to_bytes(make_instance(seed=8))
     body = data if content_type == "application/dicom" else body_of(data)
     headers = {"Content-Type": content_type} if content_type else {}
-    response = httpx.post(f"{baseline.server.dicomweb}/studies", content=body, headers=headers)
+    response = baseline.server.http.post(f"{baseline.server.dicomweb}/studies", content=body,
+                                         headers=headers)
     detail = assert_problem(response, 415)
     assert "multipart/related" in detail
     baseline.check()
 
 
 def test_multipart_related_without_boundary_is_400(baseline: Baseline) -> None:
-    response = post(f"{baseline.server.dicomweb}/studies", body_of(baseline.data),
+    response = post(baseline.server, f"{baseline.server.dicomweb}/studies", body_of(baseline.data),
                     content_type='multipart/related; type="application/dicom"')
     assert "boundary" in assert_problem(response, 400)
     baseline.check()
@@ -321,16 +323,16 @@ def test_multipart_related_without_boundary_is_400(baseline: Baseline) -> None:
     b"--XyZ\r\nContent-Type application/dicom\r\n\r\n",
 ])
 def test_malformed_multipart_is_400(baseline: Baseline, body: bytes) -> None:
-    response = post(f"{baseline.server.dicomweb}/studies", body)
+    response = post(baseline.server, f"{baseline.server.dicomweb}/studies", body)
     assert_problem(response, 400)
     baseline.check()
 
 
 def test_missing_closing_boundary_stores_nothing(baseline: Baseline) -> None:
     ds = make_instance(seed=9)
-    response = post(f"{baseline.server.dicomweb}/studies", part(to_bytes(ds)))
+    response = post(baseline.server, f"{baseline.server.dicomweb}/studies", part(to_bytes(ds)))
     assert_problem(response, 400)
-    assert httpx.get(instance_url(baseline.server, ds)).status_code == 404
+    assert baseline.server.http.get(instance_url(baseline.server, ds)).status_code == 404
     baseline.check()
 
 
@@ -338,12 +340,12 @@ def test_truncated_mid_part_keeps_complete_parts_only(baseline: Baseline) -> Non
     first, second = make_instance(seed=10), make_instance(seed=11)
     data = to_bytes(second)
     body = part(to_bytes(first)) + part(data)[: len(data) // 2]
-    response = post(f"{baseline.server.dicomweb}/studies", body)
+    response = post(baseline.server, f"{baseline.server.dicomweb}/studies", body)
     assert response.status_code == 202, response.text
     assert referenced(response) == [first.SOPInstanceUID]
     ((reason, comment),) = failures(response)
     assert reason == CANNOT_UNDERSTAND and "boundary" in comment
-    assert httpx.get(instance_url(baseline.server, second)).status_code == 404
+    assert baseline.server.http.get(instance_url(baseline.server, second)).status_code == 404
     baseline.check(instances=2, extra_blobs=frozenset({sha(to_bytes(first))}))
 
 
@@ -352,7 +354,8 @@ def test_garbage_after_a_complete_part_is_reported(baseline: Baseline) -> None:
     first = make_instance(seed=12)
     body = part(to_bytes(first)) + b"--XyZ\r\n" + b"Bad Header Line Without Colon\r\n\r\n"
     # Sent in one piece, the parser fails before the first part is stored: 400, nothing kept.
-    assert "malformed" in assert_problem(post(f"{baseline.server.dicomweb}/studies", body), 400)
+    assert "malformed" in assert_problem(
+        post(baseline.server, f"{baseline.server.dicomweb}/studies", body), 400)
     baseline.check()
     # Trickled, the first part is stored before the breakdown: 202 with a failure entry.
 
@@ -361,7 +364,7 @@ def test_garbage_after_a_complete_part_is_reported(baseline: Baseline) -> None:
         time.sleep(0.2)
         yield b"Bad Header Line Without Colon\r\n\r\n"
 
-    response = post(f"{baseline.server.dicomweb}/studies", pieces())
+    response = post(baseline.server, f"{baseline.server.dicomweb}/studies", pieces())
     assert response.status_code == 202, response.text
     assert referenced(response) == [first.SOPInstanceUID]
     ((reason, comment),) = failures(response)
@@ -380,7 +383,7 @@ def small_server(settings: Settings) -> Iterator[RunningServer]:
 def test_body_over_the_limit_is_413(small_server: RunningServer) -> None:
     baseline = store_baseline(small_server)
     big = to_bytes(make_instance(rows=256, columns=256, seed=13))  # 128 KiB of pixels
-    response = post(f"{small_server.dicomweb}/studies", body_of(big))
+    response = post(small_server, f"{small_server.dicomweb}/studies", body_of(big))
     assert "maximum" in assert_problem(response, 413)
     baseline.check()
 
@@ -394,7 +397,7 @@ def test_chunked_body_over_the_limit_is_413(small_server: RunningServer) -> None
             yield big[i:i + 8192]
 
     try:
-        response = post(f"{small_server.dicomweb}/studies", chunks())
+        response = post(small_server, f"{small_server.dicomweb}/studies", chunks())
     except httpx.TransportError:
         pass  # the server may close the connection before the client finished sending
     else:
@@ -409,7 +412,7 @@ def test_limit_reached_after_a_stored_part_is_not_a_silent_success(
     filler = [to_bytes(make_instance(rows=64, columns=64, seed=s)) for s in range(16, 26)]
     body = body_of(to_bytes(first), *filler)
     assert len(body) > 64 * 1024
-    response = post(f"{small_server.dicomweb}/studies", trickle(body))
+    response = post(small_server, f"{small_server.dicomweb}/studies", trickle(body))
     assert response.status_code == 202, response.text
     stored = referenced(response)
     assert stored and stored[0] == first.SOPInstanceUID
@@ -424,12 +427,12 @@ def test_instance_over_the_limit_fails_with_out_of_resources(
     baseline = store_baseline(small_server)
     big = make_instance(rows=128, columns=128, seed=16)  # 32 KiB of pixels
     small = make_instance(seed=17)
-    response = post(f"{small_server.dicomweb}/studies", body_of(to_bytes(big)))
+    response = post(small_server, f"{small_server.dicomweb}/studies", body_of(to_bytes(big)))
     assert response.status_code == 409, response.text
     ((reason, comment),) = failures(response)
     assert reason == OUT_OF_RESOURCES and "maximum" in comment
 
-    response = post(f"{small_server.dicomweb}/studies",
+    response = post(small_server, f"{small_server.dicomweb}/studies",
                     body_of(to_bytes(big), to_bytes(small)))
     assert response.status_code == 202
     assert referenced(response) == [small.SOPInstanceUID]
@@ -443,15 +446,15 @@ def test_stow_to_another_study_fails_for_that_instance(baseline: Baseline) -> No
     stranger = make_instance(seed=18)
     member = make_instance(seed=19, study_uid=study, series_uid=generate_uid())
     url = f"{baseline.server.dicomweb}/studies/{study}"
-    response = post(url, body_of(to_bytes(stranger)))
+    response = post(baseline.server, url, body_of(to_bytes(stranger)))
     assert response.status_code == 409, response.text
     ((reason, comment),) = failures(response)
     assert reason == STUDY_UID_MISMATCH and "StudyInstanceUID" in comment
     assert response.json()["00081198"]["Value"][0]["00081155"]["Value"] == [
         stranger.SOPInstanceUID]
-    assert httpx.get(instance_url(baseline.server, stranger)).status_code == 404
+    assert baseline.server.http.get(instance_url(baseline.server, stranger)).status_code == 404
 
-    response = post(url, body_of(to_bytes(stranger), to_bytes(member)))
+    response = post(baseline.server, url, body_of(to_bytes(stranger), to_bytes(member)))
     assert response.status_code == 202
     assert referenced(response) == [member.SOPInstanceUID]
     assert response.json()["00081190"]["Value"] == [f"{baseline.server.dicomweb}/studies/{study}"]
@@ -459,7 +462,7 @@ def test_stow_to_another_study_fails_for_that_instance(baseline: Baseline) -> No
 
 
 def test_same_instance_twice_is_idempotent(baseline: Baseline) -> None:
-    response = post(f"{baseline.server.dicomweb}/studies", body_of(baseline.data))
+    response = post(baseline.server, f"{baseline.server.dicomweb}/studies", body_of(baseline.data))
     assert response.status_code == 200, response.text
     assert referenced(response) == [baseline.ds.SOPInstanceUID]
     assert "00081198" not in response.json()
@@ -472,7 +475,8 @@ def test_same_uid_with_other_bytes_is_409_and_the_original_kept(baseline: Baseli
                             series_uid=baseline.ds.SeriesInstanceUID,
                             sop_uid=baseline.ds.SOPInstanceUID)
     assert to_bytes(changed) != baseline.data
-    response = post(f"{baseline.server.dicomweb}/studies", body_of(to_bytes(changed)))
+    response = post(baseline.server, f"{baseline.server.dicomweb}/studies",
+                    body_of(to_bytes(changed)))
     assert response.status_code == 409, response.text
     ((reason, comment),) = failures(response)
     assert reason == DUPLICATE_SOP_INSTANCE and "SOPInstanceUID" in comment
@@ -488,7 +492,7 @@ def test_chunked_upload_is_stored(baseline: Baseline) -> None:
         for i in range(0, len(body), 1000):
             yield body[i:i + 1000]
 
-    response = post(f"{baseline.server.dicomweb}/studies", chunks())
+    response = post(baseline.server, f"{baseline.server.dicomweb}/studies", chunks())
     assert response.request.headers.get("transfer-encoding") == "chunked"
     assert response.status_code == 200, response.text
     assert referenced(response) == [ds.SOPInstanceUID for ds in datasets]
@@ -501,7 +505,7 @@ def test_dicomweb_client_large_upload(baseline: Baseline) -> None:
     """dicomweb-client sends bodies over ~1 MB chunked (FIELD-NOTES)."""
     big = make_instance(rows=1024, columns=768, seed=23)  # 1.5 MiB of pixels
     big.preamble = b"\0" * 128
-    client = DICOMwebClient(baseline.server.dicomweb)
+    client = DICOMwebClient(baseline.server.dicomweb, headers=baseline.server.headers)
     result = client.store_instances([big])
     assert result["00081199"].value[0].ReferencedSOPInstanceUID == big.SOPInstanceUID
     served = pydicom.dcmread(io.BytesIO(served_bytes(baseline.server, big)))
@@ -512,7 +516,8 @@ def test_dicomweb_client_large_upload(baseline: Baseline) -> None:
 def test_dicomweb_client_dataset_without_preamble(baseline: Baseline) -> None:
     ds = make_instance(seed=27)
     assert getattr(ds, "preamble", None) is None
-    result = DICOMwebClient(baseline.server.dicomweb).store_instances([ds])
+    client = DICOMwebClient(baseline.server.dicomweb, headers=baseline.server.headers)
+    result = client.store_instances([ds])
     assert result["00081199"].value[0].ReferencedSOPInstanceUID == ds.SOPInstanceUID
 
 
@@ -527,7 +532,7 @@ def test_dicomweb_client_dataset_without_preamble(baseline: Baseline) -> None:
 ])
 @pytest.mark.parametrize("level", ["studies", "series", "instances"])
 def test_qido_junk_is_400(baseline: Baseline, level: str, params: dict[str, str]) -> None:
-    response = httpx.get(f"{baseline.server.dicomweb}/{level}", params=params)
+    response = baseline.server.http.get(f"{baseline.server.dicomweb}/{level}", params=params)
     if "InstanceNumber" in params and level != "instances":
         # Not a key at this level: ignored and named in a Warning, not matched.
         assert response.status_code == 200
@@ -542,7 +547,7 @@ def test_qido_junk_is_400(baseline: Baseline, level: str, params: dict[str, str]
     {"InstanceNumber": "9" * 30}, {"SeriesNumber": "-" + "9" * 30},
 ])
 def test_qido_edge_values_are_not_500(baseline: Baseline, params: dict[str, str]) -> None:
-    response = httpx.get(f"{baseline.server.dicomweb}/instances", params=params)
+    response = baseline.server.http.get(f"{baseline.server.dicomweb}/instances", params=params)
     assert response.status_code in (200, 400), (params, response.status_code, response.text)
     if response.status_code == 200:
         assert response.json() == []
@@ -550,8 +555,8 @@ def test_qido_edge_values_are_not_500(baseline: Baseline, params: dict[str, str]
 
 
 def test_qido_still_finds_the_baseline(baseline: Baseline) -> None:
-    response = httpx.get(f"{baseline.server.dicomweb}/studies",
-                         params={"PatientName": "BASE^LINE", "limit": "5"})
+    response = baseline.server.http.get(f"{baseline.server.dicomweb}/studies",
+                                        params={"PatientName": "BASE^LINE", "limit": "5"})
     assert response.status_code == 200
     (match,) = response.json()
     assert match["0020000D"]["Value"] == [baseline.ds.StudyInstanceUID]
@@ -562,7 +567,7 @@ def test_nul_in_text_values_is_not_lost_silently(baseline: Baseline) -> None:
     ds = make_instance(seed=24)
     ds.PatientName = "NUL\x00NAME"
     ds.StudyDescription = "with\x00nul"
-    response = post(f"{baseline.server.dicomweb}/studies", body_of(to_bytes(ds)))
+    response = post(baseline.server, f"{baseline.server.dicomweb}/studies", body_of(to_bytes(ds)))
     # Tolerant reading: stored as received, on every backend.
     assert response.status_code == 200, response.text
     assert served_bytes(baseline.server, ds) == to_bytes(ds)
@@ -579,7 +584,8 @@ def test_random_bytes_never_cause_a_500(baseline: Baseline) -> None:
         mutated = bytearray(source)
         for position in rng.integers(128, 400, size=4):
             mutated[int(position)] = int(rng.integers(0, 256))
-        response = post(f"{baseline.server.dicomweb}/studies", body_of(bytes(mutated)))
+        response = post(baseline.server, f"{baseline.server.dicomweb}/studies",
+                        body_of(bytes(mutated)))
         assert response.status_code in (200, 409), (response.status_code, response.text)
         if response.status_code == 200:
             stored += 1

@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from PIL import Image
 from pydicom.uid import generate_uid
@@ -41,13 +40,14 @@ def demo(node: Node) -> Iterator[RunningServer]:
 
 def _demo_patient(server: RunningServer) -> str:
     token = f"{identifier_system(DEFAULT_PATIENT.issuer)}|{DEFAULT_PATIENT.patient_id}"
-    bundle = httpx.get(f"{server.fhir}/Patient", params={"identifier": token}, timeout=30).json()
+    bundle = server.http.get(f"{server.fhir}/Patient", params={"identifier": token},
+                             timeout=30).json()
     (entry,) = bundle["entry"]
     return str(entry["resource"]["id"])
 
 
 def _chart(server: RunningServer, patient_id: str) -> dict[str, Any]:
-    response = httpx.get(f"{server.base}/api/patients/{patient_id}/chart", timeout=60)
+    response = server.http.get(f"{server.base}/api/patients/{patient_id}/chart", timeout=60)
     assert response.status_code == 200, response.text[:500]
     body: dict[str, Any] = response.json()
     return body
@@ -88,16 +88,16 @@ def test_demo_chart_has_every_section_and_the_imaging_timeline(demo: RunningServ
     assert [(e["date"][:10], e["modalities"][0]) for e in studies] == DEMO_STUDIES
     for entry in studies:
         assert entry["thumbnail"].startswith(f"{demo.dicomweb}/studies/")
-        thumbnail = httpx.get(entry["thumbnail"], timeout=60)
+        thumbnail = demo.http.get(entry["thumbnail"], timeout=60)
         assert thumbnail.status_code == 200, (entry["thumbnail"], thumbnail.text[:200])
         assert thumbnail.headers["content-type"].startswith("image/")
         Image.open(io.BytesIO(thumbnail.content)).verify()
         assert entry["report"] is not None and entry["report"]["status"] == "final"
     current_ct = studies[0]
     assert current_ct["report"]["conclusion"].startswith("No intracranial haemorrhage")
-    report = httpx.get(f"{demo.fhir}/DiagnosticReport/{current_ct['report']['id']}",
-                       timeout=30).json()
-    study = httpx.get(f"{demo.fhir}/ImagingStudy/{current_ct['id']}", timeout=30).json()
+    report = demo.http.get(f"{demo.fhir}/DiagnosticReport/{current_ct['report']['id']}",
+                           timeout=30).json()
+    study = demo.http.get(f"{demo.fhir}/ImagingStudy/{current_ct['id']}", timeout=30).json()
     # The report reaches the study through the order both are based on.
     assert {b["reference"] for b in report["basedOn"]} & \
         {b["reference"] for b in study["basedOn"]}
@@ -110,7 +110,7 @@ def test_demo_chart_has_every_section_and_the_imaging_timeline(demo: RunningServ
 
 
 def test_unknown_patient_is_404_operation_outcome(server: RunningServer) -> None:
-    response = httpx.get(f"{server.base}/api/patients/no-such-patient/chart", timeout=30)
+    response = server.http.get(f"{server.base}/api/patients/no-such-patient/chart", timeout=30)
     assert response.status_code == 404
     assert response.headers["content-type"].startswith("application/fhir+json")
     body = response.json()

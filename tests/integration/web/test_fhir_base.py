@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import httpx
-
 from conftest import RunningServer
 
 
@@ -12,13 +10,12 @@ def test_fhir_base_without_slash(server: RunningServer) -> None:
         {"fullUrl": "urn:uuid:6a8c2d4e-0c1b-4f7e-9b1a-2f7d8c9e0a11",
          "resource": {"resourceType": "Patient", "name": [{"family": "Base"}]},
          "request": {"method": "POST", "url": "Patient"}}]}
-    with httpx.Client(follow_redirects=False, timeout=30) as client:
-        posted = client.post(server.fhir, json=bundle,
-                             headers={"Content-Type": "application/fhir+json"})
-        assert posted.status_code == 200, posted.text
-        assert posted.json()["type"] == "transaction-response"
-        found = client.get(server.fhir, params={"_type": "Patient"})
-        assert found.status_code == 200
-        searchset = found.json()
-        assert searchset["total"] == 1
-        assert searchset["entry"][0]["fullUrl"].startswith(f"{server.fhir}/Patient/")
+    posted = server.http.post(server.fhir, json=bundle, follow_redirects=False,
+                              headers={"Content-Type": "application/fhir+json"})
+    assert posted.status_code == 200, posted.text
+    assert posted.json()["type"] == "transaction-response"
+    found = server.http.get(server.fhir, params={"_type": "Patient"}, follow_redirects=False)
+    assert found.status_code == 200
+    searchset = found.json()
+    assert searchset["total"] == 1
+    assert searchset["entry"][0]["fullUrl"].startswith(f"{server.fhir}/Patient/")

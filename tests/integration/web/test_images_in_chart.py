@@ -46,8 +46,8 @@ def _sha(data: bytes) -> str:
 def _stow(server: RunningServer, datas: list[bytes]) -> None:
     body = b"".join(b"--b0undary\r\nContent-Type: application/dicom\r\n\r\n" + d + b"\r\n"
                     for d in datas) + b"--b0undary--\r\n"
-    response = httpx.post(f"{server.dicomweb}/studies", content=body, timeout=60, headers={
-        "Content-Type": 'multipart/related; type="application/dicom"; boundary=b0undary'})
+    response = server.http.post(f"{server.dicomweb}/studies", content=body, timeout=60, headers={
+              "Content-Type": 'multipart/related; type="application/dicom"; boundary=b0undary'})
     assert response.status_code == 200, response.text[:500]
 
 
@@ -61,8 +61,8 @@ def _parts(response: httpx.Response) -> list[bytes]:
 
 
 def _imaging_study(server: RunningServer, study: str) -> dict[str, Any] | None:
-    response = httpx.get(f"{server.fhir}/ImagingStudy", timeout=30,
-                         params={"identifier": f"urn:dicom:uid|urn:oid:{study}"})
+    response = server.http.get(f"{server.fhir}/ImagingStudy", timeout=30,
+                               params={"identifier": f"urn:dicom:uid|urn:oid:{study}"})
     assert response.status_code == 200, response.text
     entries = response.json().get("entry", [])
     assert len(entries) <= 1
@@ -84,9 +84,9 @@ def _poll(server: RunningServer, study: str, ready: Callable[[dict[str, Any] | N
 def test_stored_study_appears_as_imaging_study_whose_urls_return_the_same_bytes(
         live: RunningServer) -> None:
     mrn = f"MRN-{generate_uid()[-8:]}"
-    created = httpx.post(f"{live.fhir}/Patient", timeout=30, json={
-        "resourceType": "Patient", "active": True, "name": [{"family": "Chart"}],
-        "identifier": [{"system": identifier_system(ISSUER), "value": mrn}]})
+    created = live.http.post(f"{live.fhir}/Patient", timeout=30, json={
+            "resourceType": "Patient", "active": True, "name": [{"family": "Chart"}],
+            "identifier": [{"system": identifier_system(ISSUER), "value": mrn}]})
     assert created.status_code == 201, created.text
     patient = created.json()["id"]
 
@@ -109,7 +109,7 @@ def test_stored_study_appears_as_imaging_study_whose_urls_return_the_same_bytes(
     assert resource["subject"] == {"reference": f"Patient/{patient}"}
     assert resource["numberOfSeries"] == 2
     (reference,) = resource["endpoint"]
-    endpoint = httpx.get(f"{live.fhir}/{reference['reference']}", timeout=30)
+    endpoint = live.http.get(f"{live.fhir}/{reference['reference']}", timeout=30)
     assert endpoint.status_code == 200, endpoint.text
     assert endpoint.json()["connectionType"]["code"] == "dicom-wado-rs"
     address = endpoint.json()["address"]
@@ -120,13 +120,13 @@ def test_stored_study_appears_as_imaging_study_whose_urls_return_the_same_bytes(
         for instance in series["instance"]:
             url = (f"{address}/studies/{study}/series/{series['uid']}"
                    f"/instances/{instance['uid']}")
-            response = httpx.get(url, headers={"Accept": DICOM_ANY}, timeout=60)
+            response = live.http.get(url, headers={"Accept": DICOM_ANY}, timeout=60)
             assert response.status_code == 200, response.text[:300]
             (part,) = _parts(response)
             served[instance["uid"]] = _sha(part)
     assert served == sent
 
-    deleted = httpx.delete(f"{live.dicomweb}/studies/{study}/series/{doomed}", timeout=60)
+    deleted = live.http.delete(f"{live.dicomweb}/studies/{study}/series/{doomed}", timeout=60)
     assert deleted.status_code == 204, deleted.text
     resource = _poll(live, study, lambda r: r is not None and r["numberOfInstances"] == 2,
                      "the ImagingStudy without the deleted series")
@@ -135,9 +135,9 @@ def test_stored_study_appears_as_imaging_study_whose_urls_return_the_same_bytes(
     assert [s["uid"] for s in resource["series"]] == [kept]
     assert [s["numberOfInstances"] for s in resource["series"]] == [2]
 
-    assert httpx.delete(f"{live.dicomweb}/studies/{study}", timeout=60).status_code == 204
+    assert live.http.delete(f"{live.dicomweb}/studies/{study}", timeout=60).status_code == 204
     _poll(live, study, lambda r: r is None, "the ImagingStudy to be deleted")
-    history = httpx.get(f"{live.fhir}/ImagingStudy/{resource['id']}/_history", timeout=30)
+    history = live.http.get(f"{live.fhir}/ImagingStudy/{resource['id']}/_history", timeout=30)
     # The ImagingStudy is deleted as a FHIR delete: its history keeps what it showed.
     newest, *older = history.json()["entry"]
     assert newest["request"]["method"] == "DELETE"
@@ -164,11 +164,11 @@ def test_study_sent_by_c_store_appears_in_the_chart(live: RunningServer) -> None
     assert resource is not None
     (series,) = resource["series"]
     assert [i["uid"] for i in series["instance"]] == [ds.SOPInstanceUID]
-    subject = httpx.get(f"{live.fhir}/{resource['subject']['reference']}", timeout=30).json()
+    subject = live.http.get(f"{live.fhir}/{resource['subject']['reference']}", timeout=30).json()
     assert {"system": identifier_system(""), "value": mrn} in subject["identifier"]
     url = (f"{live.dicomweb}/studies/{ds.StudyInstanceUID}/series/{ds.SeriesInstanceUID}"
            f"/instances/{ds.SOPInstanceUID}")
-    response = httpx.get(url, headers={"Accept": DICOM_ANY}, timeout=60)
+    response = live.http.get(url, headers={"Accept": DICOM_ANY}, timeout=60)
     assert response.status_code == 200
     (part,) = _parts(response)
     assert ds.PixelData in part

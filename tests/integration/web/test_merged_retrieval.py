@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import httpx
 import pydicom
 from dicomweb_client.api import DICOMwebClient
 from pydicom.uid import generate_uid
@@ -25,14 +24,14 @@ def test_refiled_study_is_served_corrected(server: RunningServer, tmp_path: Path
     with server.archive.writer.engine.begin() as conn:
         refile_studies(conn, [study], PatientIdentity("MRN-9", "HOSP", "NEW^NAME", "", "O"))
 
-    client = DICOMwebClient(server.dicomweb)
+    client = DICOMwebClient(server.dicomweb, headers=server.headers)
     for ds in client.retrieve_study(study):  # multipart/related; Content-Length must be right
         assert (ds.PatientID, str(ds.PatientName)) == ("MRN-9", "NEW^NAME")
     everything = client.retrieve_study(study, media_types=(("application/dicom", "*"),))
     assert {d.PatientID for d in everything} == {"MRN-9"}
-    response = httpx.get(f"{server.base}/wado", params={
-        "requestType": "WADO", "studyUID": study, "seriesUID": series, "objectUID": sops[0],
-        "contentType": "application/dicom"}, timeout=30)
+    response = server.http.get(f"{server.base}/wado", params={
+              "requestType": "WADO", "studyUID": study, "seriesUID": series, "objectUID": sops[0],
+              "contentType": "application/dicom"}, timeout=30)
     assert response.status_code == 200
     served = pydicom.dcmread(pydicom.filebase.DicomBytesIO(response.content))
     assert served.PatientID == "MRN-9"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import httpx
 import pytest
 from pydicom.uid import generate_uid
 
@@ -47,8 +46,8 @@ def populated(archive: ArchiveService, server: RunningServer, tmp_path) -> Itera
 
 
 def _studies(server: RunningServer, **params: str) -> list[dict]:
-    response = httpx.get(f"{server.dicomweb}/studies", params=params,
-                         headers={"Accept": "application/dicom+json"})
+    response = server.http.get(f"{server.dicomweb}/studies", params=params,
+                               headers={"Accept": "application/dicom+json"})
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("application/dicom+json")
     return response.json()
@@ -81,7 +80,7 @@ def test_same_patient_id_two_issuers_are_two_patients(server, populated) -> None
     assert _uids(both) == {populated["smith"], populated["smithb"]}
     one = _studies(server, PatientID="MRN2", IssuerOfPatientID="HOSP-B")
     assert _uids(one) == {populated["smithb"]}
-    patients = httpx.get(f"{server.dicomweb}/patients", params={"PatientID": "MRN2"}).json()
+    patients = server.http.get(f"{server.dicomweb}/patients", params={"PatientID": "MRN2"}).json()
     assert len(patients) == 2
 
 
@@ -91,7 +90,7 @@ def test_wildcards_and_person_name_case(server, populated) -> None:
     assert _uids(_studies(server, PatientName="smith^joh?")) == {populated["smith"]}
     assert _uids(_studies(server, AccessionNumber="ACC?")) == set(populated.values())
     # Percent-encoded wildcard, as OHIF sends it.
-    response = httpx.get(f"{server.dicomweb}/studies?PatientName=DOE%2A")
+    response = server.http.get(f"{server.dicomweb}/studies?PatientName=DOE%2A")
     assert _uids(response.json()) == {populated["doe"]}
 
 
@@ -144,10 +143,10 @@ def test_includefield_keywords_tags_comma_list_and_all(server, populated) -> Non
 
 
 def test_limit_offset_and_warning(server, populated) -> None:
-    response = httpx.get(f"{server.dicomweb}/studies", params={"limit": "2"})
+    response = server.http.get(f"{server.dicomweb}/studies", params={"limit": "2"})
     assert len(response.json()) == 2
     assert "299" in response.headers["warning"]
-    rest = httpx.get(f"{server.dicomweb}/studies", params={"limit": "2", "offset": "2"})
+    rest = server.http.get(f"{server.dicomweb}/studies", params={"limit": "2", "offset": "2"})
     assert len(rest.json()) == 2
     assert "warning" not in rest.headers
     assert _uids(response.json()) | _uids(rest.json()) == set(populated.values())
@@ -155,32 +154,33 @@ def test_limit_offset_and_warning(server, populated) -> None:
 
 def test_series_and_instance_levels(server, populated) -> None:
     study = populated["smith"]
-    series = httpx.get(f"{server.dicomweb}/studies/{study}/series").json()
+    series = server.http.get(f"{server.dicomweb}/studies/{study}/series").json()
     assert sorted(s["00080060"]["Value"][0] for s in series) == ["MR", "SR"]
     mr = next(s for s in series if s["00080060"]["Value"] == ["MR"])
     assert mr["00201209"]["Value"] == [2]  # NumberOfSeriesRelatedInstances
     series_uid = mr["0020000E"]["Value"][0]
-    instances = httpx.get(
+    instances = server.http.get(
         f"{server.dicomweb}/studies/{study}/series/{series_uid}/instances").json()
     assert [i["00200013"]["Value"][0] for i in instances] == [1, 2]
     assert instances[0]["00280010"]["Value"] == [16]
     # Top-level searches with attributes of a higher level.
-    all_ct_series = httpx.get(f"{server.dicomweb}/series", params={"Modality": "CT"}).json()
+    all_ct_series = server.http.get(f"{server.dicomweb}/series", params={"Modality": "CT"}).json()
     assert len(all_ct_series) == 2
-    by_patient = httpx.get(f"{server.dicomweb}/instances", params={"PatientID": "MRN4"}).json()
+    by_patient = server.http.get(f"{server.dicomweb}/instances",
+                                 params={"PatientID": "MRN4"}).json()
     assert len(by_patient) == 2
-    by_number = httpx.get(f"{server.dicomweb}/studies/{study}/instances",
-                          params={"InstanceNumber": "2"}).json()
+    by_number = server.http.get(f"{server.dicomweb}/studies/{study}/instances",
+                                params={"InstanceNumber": "2"}).json()
     assert len(by_number) == 1
 
 
 def test_unsupported_key_is_reported_not_silently_matched(server, populated) -> None:
-    response = httpx.get(f"{server.dicomweb}/studies", params={"PatientWeight": "70"})
+    response = server.http.get(f"{server.dicomweb}/studies", params={"PatientWeight": "70"})
     assert response.status_code == 200
     assert "PatientWeight" in response.headers["warning"]
     assert len(response.json()) == 4
 
 
 def test_no_match_is_an_empty_array(server, populated) -> None:
-    response = httpx.get(f"{server.dicomweb}/studies", params={"PatientID": "nobody"})
+    response = server.http.get(f"{server.dicomweb}/studies", params={"PatientID": "nobody"})
     assert response.status_code == 200 and response.json() == []

@@ -46,8 +46,8 @@ def _read(data: bytes) -> Dataset:
 def stow(server: RunningServer, *datas: bytes) -> httpx.Response:
     body = b"".join(b"--b0undary\r\nContent-Type: application/dicom\r\n\r\n" + d + b"\r\n"
                     for d in datas) + b"--b0undary--\r\n"
-    response = httpx.post(f"{server.dicomweb}/studies", content=body, timeout=60, headers={
-        "Content-Type": 'multipart/related; type="application/dicom"; boundary=b0undary'})
+    response = server.http.post(f"{server.dicomweb}/studies", content=body, timeout=60, headers={
+              "Content-Type": 'multipart/related; type="application/dicom"; boundary=b0undary'})
     assert response.status_code == 200, response.text[:500]
     return response
 
@@ -120,7 +120,7 @@ def test_retrieve_with_any_transfer_syntax_returns_stored_bytes(server: RunningS
     rle_ds = _read(rle)
     headers = {"Accept": DICOM_ANY}
 
-    response = httpx.get(instance_url(server, datasets[0]), headers=headers)
+    response = server.http.get(instance_url(server, datasets[0]), headers=headers)
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("multipart/related")
     ((part_headers, body),) = parts_of(response)
@@ -128,17 +128,18 @@ def test_retrieve_with_any_transfer_syntax_returns_stored_bytes(server: RunningS
     assert part_headers["content-type"] == f"application/dicom; transfer-syntax={EXPLICIT_LE}"
 
     series_a = datasets[0].SeriesInstanceUID
-    response = httpx.get(f"{server.dicomweb}/studies/{study}/series/{series_a}", headers=headers)
+    response = server.http.get(f"{server.dicomweb}/studies/{study}/series/{series_a}",
+                               headers=headers)
     assert response.status_code == 200
     # Instance order within a series follows InstanceNumber.
     assert [sha(b) for _, b in parts_of(response)] == [sha(datas[1]), sha(datas[0])]
 
-    response = httpx.get(f"{server.dicomweb}/studies/{study}", headers=headers)
+    response = server.http.get(f"{server.dicomweb}/studies/{study}", headers=headers)
     assert response.status_code == 200
     assert sorted(sha(b) for _, b in parts_of(response)) == sorted(sha(d) for d in datas)
 
     # A compressed instance is served as stored, in its own transfer syntax.
-    response = httpx.get(instance_url(server, rle_ds), headers=headers)
+    response = server.http.get(instance_url(server, rle_ds), headers=headers)
     ((part_headers, body),) = parts_of(response)
     assert body == rle
     assert part_headers["content-type"].endswith("transfer-syntax=1.2.840.10008.1.2.5")
@@ -152,8 +153,8 @@ def test_default_transfer_syntax_is_explicit_vr_little_endian(server: RunningSer
     ds = _read(original)
     assert ds.file_meta.TransferSyntaxUID.is_compressed
     # No transfer-syntax parameter: PS3.18 §8.7.3.5.2 default.
-    response = httpx.get(instance_url(server, ds), timeout=60,
-                         headers={"Accept": 'multipart/related; type="application/dicom"'})
+    response = server.http.get(instance_url(server, ds), timeout=60,
+                               headers={"Accept": 'multipart/related; type="application/dicom"'})
     assert response.status_code == 200, response.text[:300]
     ((part_headers, body),) = parts_of(response)
     assert part_headers["content-type"] == f"application/dicom; transfer-syntax={EXPLICIT_LE}"
@@ -163,7 +164,7 @@ def test_default_transfer_syntax_is_explicit_vr_little_endian(server: RunningSer
     np.testing.assert_array_equal(got.pixel_array, ds.pixel_array)
 
     # dicomweb-client asking for Explicit VR Little Endian by name gets the same.
-    client = DICOMwebClient(server.dicomweb)
+    client = DICOMwebClient(server.dicomweb, headers=server.headers)
     fetched = client.retrieve_instance(ds.StudyInstanceUID, ds.SeriesInstanceUID,
                                        ds.SOPInstanceUID,
                                        media_types=(("application/dicom", EXPLICIT_LE),))
@@ -181,7 +182,7 @@ def test_unsupported_transfer_syntax_is_406(server: RunningServer) -> None:
         "image/tiff",
         'multipart/related; type="image/png"',
     ):
-        response = httpx.get(url, headers={"Accept": accept})
+        response = server.http.get(url, headers={"Accept": accept})
         assert response.status_code == 406, (accept, response.status_code, response.text)
         assert response.json()["detail"]
 
@@ -195,7 +196,7 @@ def test_retrieve_unknown_resources_is_404(server: RunningServer) -> None:
                 f"{server.dicomweb}/studies/{ds.StudyInstanceUID}/series/{unknown}",
                 f"{server.dicomweb}/studies/{ds.StudyInstanceUID}/series/"
                 f"{ds.SeriesInstanceUID}/instances/{unknown}"):
-        response = httpx.get(url, headers=headers)
+        response = server.http.get(url, headers=headers)
         assert response.status_code == 404, url
         assert response.headers["content-type"] == "application/problem+json"
 
@@ -203,7 +204,7 @@ def test_retrieve_unknown_resources_is_404(server: RunningServer) -> None:
 # -- metadata ------------------------------------------------------------------------------
 def test_metadata_at_every_level(server: RunningServer) -> None:
     study, datasets, _ = study_of_three(server)
-    client = DICOMwebClient(server.dicomweb)
+    client = DICOMwebClient(server.dicomweb, headers=server.headers)
     first = datasets[0]
 
     metadata = client.retrieve_instance_metadata(study, first.SeriesInstanceUID,
@@ -221,9 +222,10 @@ def test_metadata_at_every_level(server: RunningServer) -> None:
     assert sorted(m["00080018"]["Value"][0] for m in study_metadata) == sorted(
         d.SOPInstanceUID for d in datasets)
 
-    response = httpx.get(f"{server.dicomweb}/studies/{generate_uid()}/metadata")
+    response = server.http.get(f"{server.dicomweb}/studies/{generate_uid()}/metadata")
     assert response.status_code == 404
-    response = httpx.get(f"{server.dicomweb}/studies/{study}/series/{generate_uid()}/metadata")
+    response = server.http.get(
+        f"{server.dicomweb}/studies/{study}/series/{generate_uid()}/metadata")
     assert response.status_code == 404
 
 
@@ -234,8 +236,8 @@ def test_metadata_bulkdata_uris_serve_the_values(server: RunningServer) -> None:
     small = b"\x01\x02\x03\x04"
     ds.add_new(0x00281202, "OW", small)  # small binary stays inline
     stow(server, to_bytes(ds))
-    response = httpx.get(instance_url(server, ds) + "/metadata",
-                         headers={"Accept": "application/dicom+json"})
+    response = server.http.get(instance_url(server, ds) + "/metadata",
+                               headers={"Accept": "application/dicom+json"})
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("application/dicom+json")
     (metadata,) = response.json()
@@ -244,17 +246,17 @@ def test_metadata_bulkdata_uris_serve_the_values(server: RunningServer) -> None:
     for tag, expected in (("7FE00010", ds.PixelData), ("00281201", lut)):
         uri = metadata[tag]["BulkDataURI"]
         assert uri.startswith(server.dicomweb + "/"), uri
-        response = httpx.get(uri, headers={"Accept": "multipart/related; "
-                                                     'type="application/octet-stream"'})
+        response = server.http.get(uri, headers={"Accept": "multipart/related; "
+                                                           'type="application/octet-stream"'})
         assert response.status_code == 200, (uri, response.text[:200])
         ((part_headers, body),) = parts_of(response)
         assert part_headers["content-type"] == "application/octet-stream"
         assert body == expected, tag
 
     bulk = instance_url(server, ds) + "/bulkdata/"
-    assert httpx.get(bulk + "00100010").status_code == 404  # not bulk data
-    assert httpx.get(bulk + "00091001").status_code == 404  # absent
-    assert httpx.get(bulk + "zzzz").status_code == 400
+    assert server.http.get(bulk + "00100010").status_code == 404  # not bulk data
+    assert server.http.get(bulk + "00091001").status_code == 404  # absent
+    assert server.http.get(bulk + "zzzz").status_code == 400
 
 
 def test_compressed_pixel_data_bulkdata_is_the_encapsulated_value(server: RunningServer) -> None:
@@ -263,9 +265,9 @@ def test_compressed_pixel_data_bulkdata_is_the_encapsulated_value(server: Runnin
     ds = _read(original)
     # httpx, not dicomweb-client: that client sends a Host header without the port, so
     # the server (rightly following Host) would build URIs for port 80.
-    (metadata,) = httpx.get(instance_url(server, ds) + "/metadata").json()
+    (metadata,) = server.http.get(instance_url(server, ds) + "/metadata").json()
     assert metadata["7FE00010"]["vr"] == "OB"
-    response = httpx.get(metadata["7FE00010"]["BulkDataURI"])
+    response = server.http.get(metadata["7FE00010"]["BulkDataURI"])
     assert response.status_code == 200
     ((_, body),) = parts_of(response)
     assert body == ds.PixelData
@@ -284,26 +286,26 @@ def test_native_frames(server: RunningServer, source: str) -> None:
     arr = ds.pixel_array
     url = instance_url(server, ds) + "/frames/"
 
-    response = httpx.get(url + "2", headers={"Accept": 'multipart/related; '
-                                                       'type="application/octet-stream"'})
+    response = server.http.get(url + "2", headers={"Accept": 'multipart/related; '
+                                                             'type="application/octet-stream"'})
     assert response.status_code == 200, response.text[:300]
     ((headers, body),) = parts_of(response)
     assert headers["content-type"] == "application/octet-stream"
     assert body == arr[1].astype("<u2").tobytes()
     assert headers["content-location"].endswith("/frames/2")
 
-    response = httpx.get(url + f"1,3,{frame_count}")
+    response = server.http.get(url + f"1,3,{frame_count}")
     assert response.status_code == 200
     assert [b for _, b in parts_of(response)] == [
         arr[i].astype("<u2").tobytes() for i in (0, 2, frame_count - 1)]
 
-    client = DICOMwebClient(server.dicomweb)
+    client = DICOMwebClient(server.dicomweb, headers=server.headers)
     frames = client.retrieve_instance_frames(ds.StudyInstanceUID, ds.SeriesInstanceUID,
                                              ds.SOPInstanceUID, frame_numbers=[4, 1])
     assert frames == [arr[3].astype("<u2").tobytes(), arr[0].astype("<u2").tobytes()]
 
     for bad in ("0", str(frame_count + 1), "1,0", "a", "1,b", "1.5", ","):
-        response = httpx.get(url + bad)
+        response = server.http.get(url + bad)
         assert response.status_code == 400, (bad, response.status_code, response.text[:200])
         assert response.json()["detail"]
 
@@ -319,21 +321,21 @@ def test_compressed_frames_as_stored_or_decoded(server: RunningServer, name: str
     url = instance_url(server, ds) + "/frames/1"
     stored = next(generate_frames(ds.PixelData, number_of_frames=1))
 
-    response = httpx.get(url, headers={"Accept": f'multipart/related; type="{media}"'})
+    response = server.http.get(url, headers={"Accept": f'multipart/related; type="{media}"'})
     assert response.status_code == 200, response.text[:300]
     assert f'type="{media}"' in response.headers["content-type"]
     ((headers, body),) = parts_of(response)
     assert headers["content-type"] == f"{media}; transfer-syntax={ts}"
     assert body == stored
 
-    response = httpx.get(url, headers={"Accept": 'multipart/related; '
-                                                 'type="application/octet-stream"'})
+    response = server.http.get(url, headers={"Accept": 'multipart/related; '
+                                                       'type="application/octet-stream"'})
     assert response.status_code == 200
     ((headers, body),) = parts_of(response)
     assert headers["content-type"] == "application/octet-stream"
     assert body == ds.pixel_array.astype("<u2").tobytes()
 
-    response = httpx.get(url, headers={"Accept": 'multipart/related; type="image/jls"'})
+    response = server.http.get(url, headers={"Accept": 'multipart/related; type="image/jls"'})
     assert response.status_code == 406
 
 
@@ -343,12 +345,12 @@ def test_rendered_instance(server: RunningServer) -> None:
     stow(server, to_bytes(ds))
     url = instance_url(server, ds)
 
-    jpeg = httpx.get(url + "/rendered", headers={"Accept": "image/jpeg"})
+    jpeg = server.http.get(url + "/rendered", headers={"Accept": "image/jpeg"})
     assert jpeg.status_code == 200
     assert jpeg.headers["content-type"] == "image/jpeg"
     assert decoded_image(jpeg.content, "JPEG").size == (64, 32)
 
-    png = httpx.get(url + "/rendered", headers={"Accept": "image/png"})
+    png = server.http.get(url + "/rendered", headers={"Accept": "image/png"})
     assert png.headers["content-type"] == "image/png"
     image = decoded_image(png.content, "PNG")
     assert image.size == (64, 32) and image.mode == "L"
@@ -358,14 +360,14 @@ def test_rendered_instance(server: RunningServer) -> None:
     assert pixels.flat[np.argmax(ds.pixel_array)] == 255
     assert pixels.flat[np.argmin(ds.pixel_array)] == 0
 
-    fitted = httpx.get(url + "/rendered", params={"viewport": "32,32"},
-                       headers={"Accept": "image/png"})
+    fitted = server.http.get(url + "/rendered", params={"viewport": "32,32"},
+                             headers={"Accept": "image/png"})
     assert decoded_image(fitted.content, "PNG").size == (32, 16)
 
-    narrow = httpx.get(url + "/rendered", params={"window": "100,10"},
-                       headers={"Accept": "image/png"})
-    wide = httpx.get(url + "/rendered", params={"window": "2000,4000,linear"},
-                     headers={"Accept": "image/png"})
+    narrow = server.http.get(url + "/rendered", params={"window": "100,10"},
+                             headers={"Accept": "image/png"})
+    wide = server.http.get(url + "/rendered", params={"window": "2000,4000,linear"},
+                           headers={"Accept": "image/png"})
     assert narrow.status_code == wide.status_code == 200
     narrow_pixels = np.asarray(decoded_image(narrow.content, "PNG"))
     wide_pixels = np.asarray(decoded_image(wide.content, "PNG"))
@@ -374,13 +376,14 @@ def test_rendered_instance(server: RunningServer) -> None:
     assert (narrow_pixels == 255).mean() > 0.9
     assert 0 < (wide_pixels == 255).mean() < 0.1
 
-    low = httpx.get(url + "/rendered", params={"quality": "5"}, headers={"Accept": "image/jpeg"})
-    high = httpx.get(url + "/rendered", params={"quality": "100"},
-                     headers={"Accept": "image/jpeg"})
+    low = server.http.get(url + "/rendered", params={"quality": "5"},
+                          headers={"Accept": "image/jpeg"})
+    high = server.http.get(url + "/rendered", params={"quality": "100"},
+                           headers={"Accept": "image/jpeg"})
     assert low.status_code == high.status_code == 200
     assert len(low.content) < len(high.content)
 
-    anything = httpx.get(url + "/rendered", headers={"Accept": "*/*"})
+    anything = server.http.get(url + "/rendered", headers={"Accept": "*/*"})
     assert anything.headers["content-type"] == "image/jpeg"
 
 
@@ -392,7 +395,7 @@ def test_rendered_instance(server: RunningServer) -> None:
 def test_rendered_bad_parameters_are_400(server: RunningServer, param: str, value: str) -> None:
     ds = make_instance()
     stow(server, to_bytes(ds))
-    response = httpx.get(instance_url(server, ds) + "/rendered", params={param: value})
+    response = server.http.get(instance_url(server, ds) + "/rendered", params={param: value})
     assert response.status_code == 400, (param, value, response.status_code, response.text)
     assert response.json()["detail"]
 
@@ -401,7 +404,8 @@ def test_rendered_unsupported_accept_is_406(server: RunningServer) -> None:
     ds = make_instance()
     stow(server, to_bytes(ds))
     for suffix in ("/rendered", "/thumbnail", "/frames/1/rendered"):
-        response = httpx.get(instance_url(server, ds) + suffix, headers={"Accept": "image/tiff"})
+        response = server.http.get(instance_url(server, ds) + suffix,
+                                   headers={"Accept": "image/tiff"})
         assert response.status_code == 406, suffix
 
 
@@ -412,15 +416,15 @@ def test_rendered_frames_differ_by_frame(server: RunningServer) -> None:
     url = instance_url(server, ds)
     images = []
     for n in (1, 5, 10):
-        response = httpx.get(f"{url}/frames/{n}/rendered", headers={"Accept": "image/png"})
+        response = server.http.get(f"{url}/frames/{n}/rendered", headers={"Accept": "image/png"})
         assert response.status_code == 200
         images.append(np.asarray(decoded_image(response.content, "PNG")))
     assert not np.array_equal(images[0], images[1])
     assert not np.array_equal(images[1], images[2])
-    whole = httpx.get(url + "/rendered", headers={"Accept": "image/png"})
+    whole = server.http.get(url + "/rendered", headers={"Accept": "image/png"})
     assert np.array_equal(np.asarray(decoded_image(whole.content, "PNG")), images[0])
     for bad in ("0", "11"):
-        response = httpx.get(f"{url}/frames/{bad}/rendered")
+        response = server.http.get(f"{url}/frames/{bad}/rendered")
         assert response.status_code == 400, bad
 
 
@@ -431,7 +435,7 @@ def test_study_and_series_rendered_show_the_middle_instance(server: RunningServe
     headers = {"Accept": "image/png"}
 
     def png(url: str) -> bytes:
-        response = httpx.get(url, headers=headers)
+        response = server.http.get(url, headers=headers)
         assert response.status_code == 200, (url, response.text[:200])
         return response.content
 
@@ -439,7 +443,8 @@ def test_study_and_series_rendered_show_the_middle_instance(server: RunningServe
         instance_url(server, middle) + "/rendered")
     assert png(f"{server.dicomweb}/studies/{study}/series/{series_b.SeriesInstanceUID}"
                "/rendered") == png(instance_url(server, series_b) + "/rendered")
-    assert httpx.get(f"{server.dicomweb}/studies/{generate_uid()}/rendered").status_code == 404
+    missing = server.http.get(f"{server.dicomweb}/studies/{generate_uid()}/rendered")
+    assert missing.status_code == 404
 
 
 def test_thumbnails(server: RunningServer) -> None:
@@ -447,23 +452,23 @@ def test_thumbnails(server: RunningServer) -> None:
     big = make_instance(study_uid=study, series_uid=generate_uid(), series_number=3,
                         rows=256, columns=512)
     stow(server, to_bytes(big))
-    response = httpx.get(instance_url(server, big) + "/thumbnail")
+    response = server.http.get(instance_url(server, big) + "/thumbnail")
     assert response.status_code == 200
     assert response.headers["content-type"] == "image/jpeg"
     assert decoded_image(response.content, "JPEG").size == (128, 64)
 
-    response = httpx.get(instance_url(server, big) + "/thumbnail",
-                         params={"viewport": "40,40"}, headers={"Accept": "image/png"})
+    response = server.http.get(instance_url(server, big) + "/thumbnail",
+                               params={"viewport": "40,40"}, headers={"Accept": "image/png"})
     assert decoded_image(response.content, "PNG").size == (40, 20)
 
     for url in (f"{server.dicomweb}/studies/{study}/thumbnail",
                 f"{server.dicomweb}/studies/{study}/series/{big.SeriesInstanceUID}/thumbnail",
                 instance_url(server, big) + "/frames/1/thumbnail"):
-        response = httpx.get(url)
+        response = server.http.get(url)
         assert response.status_code == 200, url
         assert decoded_image(response.content, "JPEG").size[0] <= 128
-    assert httpx.get(instance_url(server, big) + "/thumbnail",
-                     params={"viewport": "x"}).status_code == 400
+    assert server.http.get(instance_url(server, big) + "/thumbnail",
+                           params={"viewport": "x"}).status_code == 400
 
 
 # -- WADO-URI ------------------------------------------------------------------------------
@@ -477,50 +482,50 @@ def test_wado_uri(server: RunningServer) -> None:
     ids = {"requestType": "WADO", "studyUID": ds.StudyInstanceUID,
            "seriesUID": ds.SeriesInstanceUID, "objectUID": ds.SOPInstanceUID}
 
-    response = httpx.get(url, params={**ids, "contentType": "application/dicom"})
+    response = server.http.get(url, params={**ids, "contentType": "application/dicom"})
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/dicom"
     assert response.content == data
 
-    response = httpx.get(url, params=ids)
+    response = server.http.get(url, params=ids)
     assert response.status_code == 200
     assert response.headers["content-type"] == "image/jpeg"
     assert decoded_image(response.content, "JPEG").size == (64, 32)
 
-    response = httpx.get(url, params={**ids, "contentType": "image/png", "columns": "32"})
+    response = server.http.get(url, params={**ids, "contentType": "image/png", "columns": "32"})
     assert decoded_image(response.content, "PNG").size == (32, 16)
 
     rle_ids = {"requestType": "WADO", "studyUID": rle_ds.StudyInstanceUID,
                "seriesUID": rle_ds.SeriesInstanceUID, "objectUID": rle_ds.SOPInstanceUID,
                "contentType": "application/dicom"}
-    assert httpx.get(url, params=rle_ids).content == rle
-    response = httpx.get(url, params={**rle_ids, "transferSyntax": EXPLICIT_LE})
+    assert server.http.get(url, params=rle_ids).content == rle
+    response = server.http.get(url, params={**rle_ids, "transferSyntax": EXPLICIT_LE})
     transcoded = _read(response.content)
     assert transcoded.file_meta.TransferSyntaxUID == EXPLICIT_LE
     np.testing.assert_array_equal(transcoded.pixel_array, rle_ds.pixel_array)
-    response = httpx.get(url, params={**rle_ids, "transferSyntax": "1.2.840.10008.1.2.4.50"})
+    response = server.http.get(url, params={**rle_ids, "transferSyntax": "1.2.840.10008.1.2.4.50"})
     assert response.status_code == 406
 
     for missing in ("requestType", "studyUID", "seriesUID", "objectUID"):
         params = {k: v for k, v in ids.items() if k != missing}
-        response = httpx.get(url, params=params)
+        response = server.http.get(url, params=params)
         assert response.status_code == 400, missing
         assert response.json()["detail"]
-    assert httpx.get(url, params={**ids, "requestType": "RAW"}).status_code == 400
-    assert httpx.get(url, params={**ids, "objectUID": generate_uid()}).status_code == 404
-    assert httpx.get(url, params={**ids, "studyUID": generate_uid()}).status_code == 404
-    assert httpx.get(url, params={**ids, "objectUID": "../../etc/passwd"}).status_code == 400
-    assert httpx.get(url, params={**ids, "contentType": "image/tiff"}).status_code == 406
+    assert server.http.get(url, params={**ids, "requestType": "RAW"}).status_code == 400
+    assert server.http.get(url, params={**ids, "objectUID": generate_uid()}).status_code == 404
+    assert server.http.get(url, params={**ids, "studyUID": generate_uid()}).status_code == 404
+    assert server.http.get(url, params={**ids, "objectUID": "../../etc/passwd"}).status_code == 400
+    assert server.http.get(url, params={**ids, "contentType": "image/tiff"}).status_code == 406
     for bad in ({"windowCenter": "a", "windowWidth": "1"}, {"rows": "x"},
                 {"frameNumber": "one"}, {"frameNumber": "2"}, {"windowCenter": "1",
                                                                "windowWidth": "0"}):
-        response = httpx.get(url, params={**ids, **bad})
+        response = server.http.get(url, params={**ids, **bad})
         assert response.status_code == 400, (bad, response.status_code, response.text[:200])
 
 
 # -- DELETE --------------------------------------------------------------------------------
 def _study_counts(server: RunningServer, study: str) -> tuple[int, int] | None:
-    response = httpx.get(f"{server.dicomweb}/studies", params={"StudyInstanceUID": study})
+    response = server.http.get(f"{server.dicomweb}/studies", params={"StudyInstanceUID": study})
     assert response.status_code == 200
     found = response.json()
     if not found:
@@ -540,37 +545,38 @@ def test_delete_instance_series_and_study(server: RunningServer) -> None:
     assert _study_counts(server, study) == (2, 3)
     gone, kept, lone = datasets
 
-    response = httpx.delete(instance_url(server, gone))
+    response = server.http.delete(instance_url(server, gone))
     assert response.status_code == 204
-    assert httpx.get(instance_url(server, gone), headers={"Accept": DICOM_ANY}).status_code == 404
-    assert httpx.get(instance_url(server, gone) + "/metadata").status_code == 404
-    response = httpx.get(f"{server.dicomweb}/instances",
-                         params={"SOPInstanceUID": gone.SOPInstanceUID})
+    assert server.http.get(instance_url(server, gone),
+                           headers={"Accept": DICOM_ANY}).status_code == 404
+    assert server.http.get(instance_url(server, gone) + "/metadata").status_code == 404
+    response = server.http.get(f"{server.dicomweb}/instances",
+                               params={"SOPInstanceUID": gone.SOPInstanceUID})
     assert response.status_code == 200 and response.json() == []
     assert _study_counts(server, study) == (2, 2)
-    series = httpx.get(f"{server.dicomweb}/studies/{study}/series").json()
+    series = server.http.get(f"{server.dicomweb}/studies/{study}/series").json()
     counts = {s["0020000E"]["Value"][0]: s["00201209"]["Value"][0] for s in series}
     assert counts == {kept.SeriesInstanceUID: 1, lone.SeriesInstanceUID: 1}
     assert sha(datas[0]) not in set(blobs.keys())  # type: ignore[attr-defined]
-    assert httpx.delete(instance_url(server, gone)).status_code == 404
+    assert server.http.delete(instance_url(server, gone)).status_code == 404
 
     series_url = f"{server.dicomweb}/studies/{study}/series/{lone.SeriesInstanceUID}"
-    assert httpx.delete(series_url).status_code == 204
-    assert httpx.get(series_url, headers={"Accept": DICOM_ANY}).status_code == 404
+    assert server.http.delete(series_url).status_code == 204
+    assert server.http.get(series_url, headers={"Accept": DICOM_ANY}).status_code == 404
     assert _study_counts(server, study) == (1, 1)
     assert sha(datas[2]) not in set(blobs.keys())  # type: ignore[attr-defined]
-    assert httpx.delete(series_url).status_code == 404
+    assert server.http.delete(series_url).status_code == 404
 
     study_url = f"{server.dicomweb}/studies/{study}"
-    assert httpx.delete(study_url, params={"reason": "test"}).status_code == 204
-    assert httpx.get(study_url, headers={"Accept": DICOM_ANY}).status_code == 404
-    assert httpx.get(study_url + "/metadata").status_code == 404
+    assert server.http.delete(study_url, params={"reason": "test"}).status_code == 204
+    assert server.http.get(study_url, headers={"Accept": DICOM_ANY}).status_code == 404
+    assert server.http.get(study_url + "/metadata").status_code == 404
     assert _study_counts(server, study) is None
     assert set(blobs.keys()) == {sha(other_data)}  # type: ignore[attr-defined]
-    assert httpx.delete(study_url).status_code == 404
+    assert server.http.delete(study_url).status_code == 404
 
     # The unrelated study is untouched.
-    response = httpx.get(instance_url(server, other), headers={"Accept": DICOM_ANY})
+    response = server.http.get(instance_url(server, other), headers={"Accept": DICOM_ANY})
     ((_, body),) = parts_of(response)
     assert body == other_data
     assert server.archive.reader.counts()["instances"] == 1
@@ -580,13 +586,13 @@ def test_delete_nonexistent_or_invalid_is_404_or_400(server: RunningServer) -> N
     ds = make_instance()
     stow(server, to_bytes(ds))
     base = server.dicomweb
-    assert httpx.delete(f"{base}/studies/{generate_uid()}").status_code == 404
-    assert httpx.delete(f"{base}/studies/{ds.StudyInstanceUID}/series/"
-                        f"{generate_uid()}").status_code == 404
-    assert httpx.delete(f"{base}/studies/{ds.StudyInstanceUID}/series/{ds.SeriesInstanceUID}"
-                        f"/instances/{generate_uid()}").status_code == 404
+    assert server.http.delete(f"{base}/studies/{generate_uid()}").status_code == 404
+    assert server.http.delete(f"{base}/studies/{ds.StudyInstanceUID}/series/"
+                              f"{generate_uid()}").status_code == 404
+    assert server.http.delete(f"{base}/studies/{ds.StudyInstanceUID}/series/{ds.SeriesInstanceUID}"
+                              f"/instances/{generate_uid()}").status_code == 404
     # The instance exists, but not in that study.
-    assert httpx.delete(f"{base}/studies/{generate_uid()}/series/{ds.SeriesInstanceUID}"
-                        f"/instances/{ds.SOPInstanceUID}").status_code == 404
-    assert httpx.delete(f"{base}/studies/abc").status_code == 400
+    assert server.http.delete(f"{base}/studies/{generate_uid()}/series/{ds.SeriesInstanceUID}"
+                              f"/instances/{ds.SOPInstanceUID}").status_code == 404
+    assert server.http.delete(f"{base}/studies/abc").status_code == 400
     assert server.archive.reader.counts()["instances"] == 1

@@ -24,14 +24,14 @@ def fhir_settings(small_limits: Settings) -> Settings:
 @pytest.fixture
 def baseline(fhir: Any, example: Example) -> Iterator[dict[str, Any]]:
     """Organization/1, which every test checks is untouched afterwards."""
-    response = httpx.put(f"{fhir.base}/Organization/1", json=example("Organization-1.json"),
-                         headers=JSON)
+    response = fhir.http.put(f"{fhir.base}/Organization/1", json=example("Organization-1.json"),
+                             headers=JSON)
     assert response.status_code == 201
     yield response.json()
-    after = httpx.get(f"{fhir.base}/Organization/1")
+    after = fhir.http.get(f"{fhir.base}/Organization/1")
     assert after.status_code == 200 and after.json() == response.json()
-    assert httpx.get(f"{fhir.base}/Organization/1/_history").json()["total"] == 1
-    assert httpx.get(f"{fhir.base}/Organization", params={"_summary": "count"}).json()[
+    assert fhir.http.get(f"{fhir.base}/Organization/1/_history").json()["total"] == 1
+    assert fhir.http.get(f"{fhir.base}/Organization", params={"_summary": "count"}).json()[
         "total"] == 1
 
 
@@ -46,8 +46,8 @@ def outcome_of(response: httpx.Response, status: int) -> dict[str, Any]:
 
 def post_raw(fhir: Any, path: str, content: bytes | Iterator[bytes],
              content_type: str = "application/fhir+json") -> httpx.Response:
-    return httpx.post(f"{fhir.base}/{path}", content=content, timeout=30,
-                      headers={"Content-Type": content_type})
+    return fhir.http.post(f"{fhir.base}/{path}", content=content, timeout=30,
+                          headers={"Content-Type": content_type})
 
 
 def test_malformed_json_names_the_position(fhir: Any, baseline: dict[str, Any]) -> None:
@@ -60,41 +60,42 @@ def test_malformed_json_names_the_position(fhir: Any, baseline: dict[str, Any]) 
 
 @pytest.mark.parametrize("body", [[1, 2], "text", 3, None])
 def test_body_must_be_an_object(fhir: Any, baseline: dict[str, Any], body: Any) -> None:
-    outcome_of(httpx.post(f"{fhir.base}/Organization", json=body, headers=JSON), 400)
-    outcome_of(httpx.put(f"{fhir.base}/Organization/1", json=body, headers=JSON), 400)
+    outcome_of(fhir.http.post(f"{fhir.base}/Organization", json=body, headers=JSON), 400)
+    outcome_of(fhir.http.put(f"{fhir.base}/Organization/1", json=body, headers=JSON), 400)
 
 
 def test_resource_type_and_id_must_match_the_url(fhir: Any, baseline: dict[str, Any]) -> None:
-    outcome_of(httpx.post(f"{fhir.base}/Patient", json=baseline, headers=JSON), 400)
-    outcome_of(httpx.put(f"{fhir.base}/Patient/1", json=baseline, headers=JSON), 400)
-    outcome_of(httpx.put(f"{fhir.base}/Organization/2", json=baseline, headers=JSON), 400)
-    outcome_of(httpx.post(f"{fhir.base}/", json=baseline, headers=JSON), 400)
+    outcome_of(fhir.http.post(f"{fhir.base}/Patient", json=baseline, headers=JSON), 400)
+    outcome_of(fhir.http.put(f"{fhir.base}/Patient/1", json=baseline, headers=JSON), 400)
+    outcome_of(fhir.http.put(f"{fhir.base}/Organization/2", json=baseline, headers=JSON), 400)
+    outcome_of(fhir.http.post(f"{fhir.base}/", json=baseline, headers=JSON), 400)
 
 
 def test_unknown_type_invalid_id_unknown_paths(fhir: Any, baseline: dict[str, Any]) -> None:
-    body = outcome_of(httpx.get(f"{fhir.base}/Patients/1"), 404)
+    body = outcome_of(fhir.http.get(f"{fhir.base}/Patients/1"), 404)
     assert body["issue"][0]["code"] == "not-found"
-    outcome_of(httpx.get(f"{fhir.base}/Organization/{'x' * 65}"), 400)
-    outcome_of(httpx.get(f"{fhir.base}/Organization/a_b"), 400)
-    outcome_of(httpx.get(f"{fhir.base}/Organization/1/_history/x_y"), 400)
-    outcome_of(httpx.get(f"{fhir.base}/Organization/1/a/b/c"), 404)
-    outcome_of(httpx.post(f"{fhir.base}/Organization/$frobnicate", json={}, headers=JSON), 501)
-    outcome_of(httpx.post(f"{fhir.base}/Organization/1/$frobnicate", json={}, headers=JSON), 501)
-    outcome_of(httpx.post(f"{fhir.base}/Organization/1", json={}, headers=JSON), 405)
-    not_allowed = outcome_of(httpx.patch(f"{fhir.base}/Organization", json=[]), 405)
+    outcome_of(fhir.http.get(f"{fhir.base}/Organization/{'x' * 65}"), 400)
+    outcome_of(fhir.http.get(f"{fhir.base}/Organization/a_b"), 400)
+    outcome_of(fhir.http.get(f"{fhir.base}/Organization/1/_history/x_y"), 400)
+    outcome_of(fhir.http.get(f"{fhir.base}/Organization/1/a/b/c"), 404)
+    outcome_of(fhir.http.post(f"{fhir.base}/Organization/$frobnicate", json={}, headers=JSON), 501)
+    outcome_of(fhir.http.post(f"{fhir.base}/Organization/1/$frobnicate", json={},
+                              headers=JSON), 501)
+    outcome_of(fhir.http.post(f"{fhir.base}/Organization/1", json={}, headers=JSON), 405)
+    not_allowed = outcome_of(fhir.http.patch(f"{fhir.base}/Organization", json=[]), 405)
     assert not_allowed["issue"][0]["code"] == "not-supported"
 
 
 def test_content_negotiation(fhir: Any, baseline: dict[str, Any]) -> None:
     url = f"{fhir.base}/Organization/1"
-    outcome_of(httpx.get(url, headers={"Accept": "application/fhir+xml"}), 406)
-    outcome_of(httpx.get(url, params={"_format": "xml"}), 406)
-    assert httpx.get(url, params={"_format": "json"}).status_code == 200
-    plain = httpx.get(url, headers={"Accept": "application/json"})
+    outcome_of(fhir.http.get(url, headers={"Accept": "application/fhir+xml"}), 406)
+    outcome_of(fhir.http.get(url, params={"_format": "xml"}), 406)
+    assert fhir.http.get(url, params={"_format": "json"}).status_code == 200
+    plain = fhir.http.get(url, headers={"Accept": "application/json"})
     assert plain.headers["Content-Type"].startswith("application/json")
-    browser = httpx.get(url, headers={"Accept": "text/html,application/xml;q=0.9,*/*;q=0.8"})
+    browser = fhir.http.get(url, headers={"Accept": "text/html,application/xml;q=0.9,*/*;q=0.8"})
     assert browser.status_code == 200
-    pretty = httpx.get(url, params={"_pretty": "true"})
+    pretty = fhir.http.get(url, params={"_pretty": "true"})
     assert pretty.text.startswith('{\n  "resourceType"') and pretty.json() == baseline
     outcome_of(post_raw(fhir, "Organization", b"<Organization/>", "application/fhir+xml"), 415)
     outcome_of(post_raw(fhir, "Organization", b"{}", "text/plain"), 415)
@@ -110,8 +111,8 @@ def test_too_large_bodies_are_refused(fhir: Any, baseline: dict[str, Any]) -> No
 
     outcome_of(post_raw(fhir, "Organization", chunked()), 413)
     entries = [{"request": {"method": "GET", "url": "Organization/1"}}] * 6
-    body = outcome_of(httpx.post(f"{fhir.base}/", headers=JSON, json={
-        "resourceType": "Bundle", "type": "batch", "entry": entries}), 413)
+    body = outcome_of(fhir.http.post(f"{fhir.base}/", headers=JSON, json={
+            "resourceType": "Bundle", "type": "batch", "entry": entries}), 413)
     assert "6 entries" in body["issue"][0]["diagnostics"]
 
 
@@ -140,10 +141,10 @@ def test_deep_nesting_is_refused_before_parsing(fhir: Any, baseline: dict[str, A
     tricky = b'{"resourceType":"Organization","name":"' + b"[{" * 100 + b'"}'
     created = post_raw(fhir, "Organization", tricky)  # brackets inside strings do not count
     assert created.status_code == 201
-    assert httpx.delete(f"{fhir.base}/Organization/{created.json()['id']}").status_code == 204
+    assert fhir.http.delete(f"{fhir.base}/Organization/{created.json()['id']}").status_code == 204
 
 
 def test_bad_search_and_history_parameters(fhir: Any, baseline: dict[str, Any]) -> None:
-    outcome_of(httpx.get(f"{fhir.base}/Organization", params={"_count": "many"}), 400)
-    outcome_of(httpx.get(f"{fhir.base}/_history", params={"_offset": "9" * 30}), 400)
-    outcome_of(httpx.get(f"{fhir.base}/Organization", params={"_summary": "maybe"}), 400)
+    outcome_of(fhir.http.get(f"{fhir.base}/Organization", params={"_count": "many"}), 400)
+    outcome_of(fhir.http.get(f"{fhir.base}/_history", params={"_offset": "9" * 30}), 400)
+    outcome_of(fhir.http.get(f"{fhir.base}/Organization", params={"_summary": "maybe"}), 400)

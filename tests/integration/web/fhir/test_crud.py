@@ -6,11 +6,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import httpx
 import pytest
 from fhirpy import SyncFHIRClient
 from fhirpy.base.exceptions import ResourceNotFound
 
+from conftest import fhir_client
 from vesalius.record.presentation import SUBSETTED
 
 Example = Callable[[str], dict[str, Any]]
@@ -19,7 +19,7 @@ JSON = {"Content-Type": "application/fhir+json"}
 
 @pytest.fixture
 def client(fhir: Any) -> SyncFHIRClient:
-    return SyncFHIRClient(fhir.base)
+    return fhir_client(fhir)
 
 
 @pytest.fixture
@@ -27,9 +27,9 @@ def patient(fhir: Any, example: Example) -> dict[str, Any]:
     """Patient/example as stored, after the Organization/1 it references."""
     for name, path in (("Organization-1.json", "Organization/1"),
                        ("Patient-example.json", "Patient/example")):
-        response = httpx.put(f"{fhir.base}/{path}", json=example(name), headers=JSON)
+        response = fhir.http.put(f"{fhir.base}/{path}", json=example(name), headers=JSON)
         assert response.status_code == 201, response.text
-    return httpx.get(f"{fhir.base}/Patient/example").json()  # type: ignore[no-any-return]
+    return fhir.http.get(f"{fhir.base}/Patient/example").json()  # type: ignore[no-any-return]
 
 
 def test_client_round_trip(client: SyncFHIRClient, example: Example) -> None:
@@ -50,7 +50,7 @@ def test_client_round_trip(client: SyncFHIRClient, example: Example) -> None:
 
 def test_create_answers_201_with_location_etag_and_body(fhir: Any, example: Example) -> None:
     body = example("Organization-1.json")
-    response = httpx.post(f"{fhir.base}/Organization", json=body, headers=JSON)
+    response = fhir.http.post(f"{fhir.base}/Organization", json=body, headers=JSON)
     assert response.status_code == 201
     created = response.json()
     assert created["id"] != body["id"]  # the server assigns the id
@@ -64,126 +64,127 @@ def test_create_answers_201_with_location_etag_and_body(fhir: Any, example: Exam
 def test_conditional_create(fhir: Any, example: Example) -> None:
     body = example("Organization-1.json")
     condition = {"If-None-Exist": "identifier=http://www.acme.org.au/units|Gastro", **JSON}
-    first = httpx.post(f"{fhir.base}/Organization", json=body, headers=condition)
+    first = fhir.http.post(f"{fhir.base}/Organization", json=body, headers=condition)
     assert first.status_code == 201
-    again = httpx.post(f"{fhir.base}/Organization", json=body, headers=condition)
+    again = fhir.http.post(f"{fhir.base}/Organization", json=body, headers=condition)
     assert again.status_code == 200 and again.json()["id"] == first.json()["id"]
-    assert httpx.get(f"{fhir.base}/Organization").json()["total"] == 1
-    httpx.post(f"{fhir.base}/Organization", json=body, headers=JSON)
-    both = httpx.post(f"{fhir.base}/Organization", json=body, headers=condition)
+    assert fhir.http.get(f"{fhir.base}/Organization").json()["total"] == 1
+    fhir.http.post(f"{fhir.base}/Organization", json=body, headers=JSON)
+    both = fhir.http.post(f"{fhir.base}/Organization", json=body, headers=condition)
     assert both.status_code == 412 and both.json()["resourceType"] == "OperationOutcome"
 
 
 def test_prefer_return(fhir: Any, example: Example) -> None:
     body = example("Organization-1.json")
-    minimal = httpx.post(f"{fhir.base}/Organization", json=body,
-                         headers={"Prefer": "return=minimal", **JSON})
+    minimal = fhir.http.post(f"{fhir.base}/Organization", json=body,
+                             headers={"Prefer": "return=minimal", **JSON})
     assert minimal.status_code == 201 and minimal.content == b""
     assert minimal.headers["Location"] and minimal.headers["ETag"] == 'W/"1"'
-    outcome = httpx.post(f"{fhir.base}/Organization", json=body,
-                         headers={"Prefer": "return=OperationOutcome", **JSON})
+    outcome = fhir.http.post(f"{fhir.base}/Organization", json=body,
+                             headers={"Prefer": "return=OperationOutcome", **JSON})
     assert outcome.status_code == 201
     assert outcome.json()["resourceType"] == "OperationOutcome"
     assert outcome.json()["issue"][0]["severity"] == "information"
 
 
 def test_read_vread_and_if_none_match(fhir: Any, patient: dict[str, Any]) -> None:
-    read = httpx.get(f"{fhir.base}/Patient/example")
+    read = fhir.http.get(f"{fhir.base}/Patient/example")
     assert read.status_code == 200 and read.headers["ETag"] == 'W/"1"'
     assert "Location" not in read.headers
-    cached = httpx.get(f"{fhir.base}/Patient/example", headers={"If-None-Match": 'W/"1"'})
+    cached = fhir.http.get(f"{fhir.base}/Patient/example", headers={"If-None-Match": 'W/"1"'})
     assert cached.status_code == 304 and cached.content == b""
-    stale = httpx.get(f"{fhir.base}/Patient/example", headers={"If-None-Match": 'W/"0"'})
+    stale = fhir.http.get(f"{fhir.base}/Patient/example", headers={"If-None-Match": 'W/"0"'})
     assert stale.status_code == 200
-    vread = httpx.get(f"{fhir.base}/Patient/example/_history/1")
+    vread = fhir.http.get(f"{fhir.base}/Patient/example/_history/1")
     assert vread.status_code == 200 and vread.json() == patient
-    assert httpx.get(f"{fhir.base}/Patient/example/_history/9").status_code == 404
-    assert httpx.get(f"{fhir.base}/Patient/nobody").status_code == 404
+    assert fhir.http.get(f"{fhir.base}/Patient/example/_history/9").status_code == 404
+    assert fhir.http.get(f"{fhir.base}/Patient/nobody").status_code == 404
 
 
 def test_read_summary_and_elements(fhir: Any, patient: dict[str, Any]) -> None:
-    summary = httpx.get(f"{fhir.base}/Patient/example", params={"_summary": "true"}).json()
+    summary = fhir.http.get(f"{fhir.base}/Patient/example", params={"_summary": "true"}).json()
     assert "text" not in summary and summary["name"] == patient["name"]
     assert SUBSETTED in summary["meta"]["tag"]
-    elements = httpx.get(f"{fhir.base}/Patient/example", params={"_elements": "gender"}).json()
+    elements = fhir.http.get(f"{fhir.base}/Patient/example", params={"_elements": "gender"}).json()
     assert set(elements) == {"resourceType", "id", "meta", "gender"}
 
 
 def test_update_with_if_match(fhir: Any, patient: dict[str, Any]) -> None:
     changed = {**patient, "gender": "other"}
-    stale = httpx.put(f"{fhir.base}/Patient/example", json=changed,
-                      headers={"If-Match": 'W/"7"', **JSON})
+    stale = fhir.http.put(f"{fhir.base}/Patient/example", json=changed,
+                          headers={"If-Match": 'W/"7"', **JSON})
     assert stale.status_code == 412
     assert stale.json()["issue"][0]["code"] == "conflict"
-    ok = httpx.put(f"{fhir.base}/Patient/example", json=changed,
-                   headers={"If-Match": 'W/"1"', **JSON})
+    ok = fhir.http.put(f"{fhir.base}/Patient/example", json=changed,
+                       headers={"If-Match": 'W/"1"', **JSON})
     assert ok.status_code == 200 and ok.headers["ETag"] == 'W/"2"'
     assert ok.headers["Location"].endswith("/Patient/example/_history/2")
     assert ok.json()["gender"] == "other"
-    same = httpx.put(f"{fhir.base}/Patient/example", json=ok.json(), headers=JSON)
+    same = fhir.http.put(f"{fhir.base}/Patient/example", json=ok.json(), headers=JSON)
     assert same.status_code == 200 and same.headers["ETag"] == 'W/"2"'  # no new version
-    assert httpx.get(f"{fhir.base}/Patient/example/_history/1").json()["gender"] == "male"
+    assert fhir.http.get(f"{fhir.base}/Patient/example/_history/1").json()["gender"] == "male"
 
 
 def test_conditional_update(fhir: Any, example: Example) -> None:
     body = example("Organization-1.json")
     del body["id"]
     url = f"{fhir.base}/Organization?identifier=http://www.acme.org.au/units|Gastro"
-    created = httpx.put(url, json=body, headers=JSON)
+    created = fhir.http.put(url, json=body, headers=JSON)
     assert created.status_code == 201
-    updated = httpx.put(url, json={**body, "name": "Renamed"}, headers=JSON)
+    updated = fhir.http.put(url, json={**body, "name": "Renamed"}, headers=JSON)
     assert updated.status_code == 200 and updated.json()["id"] == created.json()["id"]
     assert updated.json()["name"] == "Renamed"
-    assert httpx.put(f"{fhir.base}/Organization", json=body, headers=JSON).status_code == 400
+    assert fhir.http.put(f"{fhir.base}/Organization", json=body, headers=JSON).status_code == 400
 
 
 def test_patch(fhir: Any, patient: dict[str, Any]) -> None:
     ops = [{"op": "replace", "path": "/gender", "value": "female"}]
-    patched = httpx.patch(f"{fhir.base}/Patient/example", json=ops,
-                          headers={"Content-Type": "application/json-patch+json",
-                                   "If-Match": 'W/"1"'})
+    patched = fhir.http.patch(f"{fhir.base}/Patient/example", json=ops,
+                              headers={"Content-Type": "application/json-patch+json",
+                                       "If-Match": 'W/"1"'})
     assert patched.status_code == 200, patched.text
     assert patched.json()["gender"] == "female" and patched.headers["ETag"] == 'W/"2"'
-    fhirpath = httpx.patch(f"{fhir.base}/Patient/example", headers=JSON,
-                           json={"resourceType": "Parameters", "parameter": []})
+    fhirpath = fhir.http.patch(f"{fhir.base}/Patient/example", headers=JSON,
+                               json={"resourceType": "Parameters", "parameter": []})
     assert fhirpath.status_code == 415
-    broken = httpx.patch(f"{fhir.base}/Patient/example",
-                         json=[{"op": "replace", "path": "/nothing/here", "value": 1}],
-                         headers={"Content-Type": "application/json-patch+json"})
+    broken = fhir.http.patch(f"{fhir.base}/Patient/example",
+                             json=[{"op": "replace", "path": "/nothing/here", "value": 1}],
+                             headers={"Content-Type": "application/json-patch+json"})
     assert broken.status_code == 400
-    assert httpx.get(f"{fhir.base}/Patient/example").headers["ETag"] == 'W/"2"'
+    assert fhir.http.get(f"{fhir.base}/Patient/example").headers["ETag"] == 'W/"2"'
 
 
 def test_delete_then_gone(fhir: Any, patient: dict[str, Any], client: SyncFHIRClient) -> None:
-    deleted = httpx.delete(f"{fhir.base}/Patient/example")
+    deleted = fhir.http.delete(f"{fhir.base}/Patient/example")
     assert deleted.status_code == 204
-    gone = httpx.get(f"{fhir.base}/Patient/example")
+    gone = fhir.http.get(f"{fhir.base}/Patient/example")
     assert gone.status_code == 410 and gone.json()["issue"][0]["code"] == "deleted"
     with pytest.raises(ResourceNotFound):
         client.reference("Patient", "example").to_resource()
-    again = httpx.delete(f"{fhir.base}/Patient/example",
-                         headers={"Prefer": "return=OperationOutcome"})
+    again = fhir.http.delete(f"{fhir.base}/Patient/example",
+                             headers={"Prefer": "return=OperationOutcome"})
     assert again.status_code == 200 and again.json()["resourceType"] == "OperationOutcome"
-    recreated = httpx.put(f"{fhir.base}/Patient/example", json=patient, headers=JSON)
+    recreated = fhir.http.put(f"{fhir.base}/Patient/example", json=patient, headers=JSON)
     assert recreated.status_code == 201 and recreated.headers["ETag"] == 'W/"3"'
 
 
 def test_referential_integrity(fhir: Any, example: Example) -> None:
-    response = httpx.put(f"{fhir.base}/Patient/example", json=example("Patient-example.json"),
-                         headers=JSON)
+    response = fhir.http.put(f"{fhir.base}/Patient/example", json=example("Patient-example.json"),
+                             headers=JSON)
     assert response.status_code == 422
     issue = response.json()["issue"][0]
     assert issue["expression"] == ["Patient.managingOrganization"]
-    assert httpx.get(f"{fhir.base}/Patient/example").status_code == 404
+    assert fhir.http.get(f"{fhir.base}/Patient/example").status_code == 404
 
 
 def test_conditional_delete(fhir: Any, example: Example) -> None:
     body = example("Organization-1.json")
     for _ in range(2):
-        assert httpx.post(f"{fhir.base}/Organization", json=body, headers=JSON).status_code == 201
+        created = fhir.http.post(f"{fhir.base}/Organization", json=body, headers=JSON)
+        assert created.status_code == 201
     url = f"{fhir.base}/Organization?name=Gastroenterology"
-    assert httpx.delete(url).status_code == 412
-    assert httpx.get(f"{fhir.base}/Organization").json()["total"] == 2
-    assert httpx.delete(f"{url}&_multiple=true").status_code == 204
-    assert httpx.get(f"{fhir.base}/Organization").json()["total"] == 0
-    assert httpx.delete(url).status_code == 204  # nothing matches: nothing to do
+    assert fhir.http.delete(url).status_code == 412
+    assert fhir.http.get(f"{fhir.base}/Organization").json()["total"] == 2
+    assert fhir.http.delete(f"{url}&_multiple=true").status_code == 204
+    assert fhir.http.get(f"{fhir.base}/Organization").json()["total"] == 0
+    assert fhir.http.delete(url).status_code == 204  # nothing matches: nothing to do

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy import text
 
@@ -20,22 +19,22 @@ def fhir_settings(settings: Settings) -> Settings:
 
 
 def test_public_base_url_in_location_links_and_metadata(fhir: Any) -> None:
-    created = httpx.post(f"{fhir.base}/Organization", json={
-        "resourceType": "Organization", "name": "Radiology"},
-        headers={"Content-Type": "application/fhir+json"})
+    created = fhir.http.post(f"{fhir.base}/Organization", json={
+            "resourceType": "Organization", "name": "Radiology"},
+            headers={"Content-Type": "application/fhir+json"})
     id = created.json()["id"]
     assert created.headers["Location"] == f"{PUBLIC}/fhir/Organization/{id}/_history/1"
-    bundle = httpx.get(f"{fhir.base}/Organization").json()
+    bundle = fhir.http.get(f"{fhir.base}/Organization").json()
     assert bundle["link"][0]["url"].startswith(f"{PUBLIC}/fhir/Organization?")
     assert bundle["entry"][0]["fullUrl"] == f"{PUBLIC}/fhir/Organization/{id}"
-    statement = httpx.get(f"{fhir.base}/metadata").json()
+    statement = fhir.http.get(f"{fhir.base}/metadata").json()
     assert statement["implementation"]["url"] == f"{PUBLIC}/fhir"
 
 
 def test_unexpected_failure_is_a_bare_500_outcome(fhir: Any) -> None:
     with fhir.service.writer.begin() as conn:
         conn.execute(text("DROP TABLE fhir_history"))
-    response = httpx.get(f"{fhir.base}/_history")
+    response = fhir.http.get(f"{fhir.base}/_history")
     assert response.status_code == 500
     assert response.json() == {"resourceType": "OperationOutcome", "issue": [
         {"severity": "fatal", "code": "exception", "diagnostics": "internal server error"}]}

@@ -26,7 +26,8 @@ def _mrn() -> str:
 
 
 def _create(server: RunningServer, resource: dict[str, Any]) -> str:
-    response = httpx.post(f"{server.fhir}/{resource['resourceType']}", json=resource, timeout=30)
+    response = server.http.post(f"{server.fhir}/{resource['resourceType']}", json=resource,
+                                timeout=30)
     assert response.status_code == 201, response.text
     return str(response.json()["id"])
 
@@ -40,7 +41,7 @@ def _patient(server: RunningServer, *identifiers: dict[str, str]) -> str:
 
 
 def _get(server: RunningServer, path: str, **params: str) -> dict[str, Any]:
-    response = httpx.get(f"{server.fhir}/{path}", params=params, timeout=30)
+    response = server.http.get(f"{server.fhir}/{path}", params=params, timeout=30)
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
     return body
@@ -51,8 +52,8 @@ def _ids(bundle: dict[str, Any]) -> list[str]:
 
 
 def _merge(server: RunningServer, *parameters: dict[str, Any]) -> httpx.Response:
-    return httpx.post(f"{server.fhir}/{MERGE}", timeout=60,
-                      json={"resourceType": "Parameters", "parameter": list(parameters)})
+    return server.http.post(f"{server.fhir}/{MERGE}", timeout=60,
+                            json={"resourceType": "Parameters", "parameter": list(parameters)})
 
 
 def _ref(name: str, patient_id: str) -> dict[str, Any]:
@@ -93,7 +94,7 @@ def _subject_of(server: RunningServer, study: str) -> str | None:
 
 
 def _qido(server: RunningServer, **params: str) -> list[str]:
-    response = httpx.get(f"{server.dicomweb}/studies", params=params, timeout=30)
+    response = server.http.get(f"{server.dicomweb}/studies", params=params, timeout=30)
     assert response.status_code in (200, 204), response.text
     return [] if response.status_code == 204 else [
         m["0020000D"]["Value"][0] for m in response.json()]
@@ -142,7 +143,7 @@ def test_merge_moves_chart_and_images_to_the_target(server: RunningServer,
     # The image index files the study under the target (its id is its PatientID here).
     assert _qido(server, PatientID=target) == [study]
     assert _qido(server, PatientID=temporary) == []
-    instances = httpx.get(f"{server.dicomweb}/studies/{study}/instances", timeout=30)
+    instances = server.http.get(f"{server.dicomweb}/studies/{study}/instances", timeout=30)
     assert instances.status_code == 200 and len(instances.json()) == 2
 
     # The source stays, inactive and replaced; nothing is lost from either history.
@@ -269,7 +270,7 @@ BAD: list[tuple[str, Callable[[str, str], Any], int]] = [
 def test_bad_requests_are_operation_outcomes_and_change_nothing(
         server: RunningServer, body: Callable[[str, str], Any], status: int) -> None:
     source, target = _patient(server), _patient(server)
-    response = httpx.post(f"{server.fhir}/{MERGE}", json=body(source, target), timeout=30)
+    response = server.http.post(f"{server.fhir}/{MERGE}", json=body(source, target), timeout=30)
     assert response.status_code == status, response.text
     assert response.json()["resourceType"] == "OperationOutcome"
     for id in (source, target):
@@ -278,7 +279,7 @@ def test_bad_requests_are_operation_outcomes_and_change_nothing(
 
 def test_merge_is_post_only_and_listed_in_the_capability_statement(
         server: RunningServer) -> None:
-    response = httpx.get(f"{server.fhir}/{MERGE}", timeout=30)
+    response = server.http.get(f"{server.fhir}/{MERGE}", timeout=30)
     assert response.status_code == 405
     assert response.headers["allow"] == "POST"
     statement = _get(server, "metadata")
@@ -291,14 +292,14 @@ def test_merge_is_post_only_and_listed_in_the_capability_statement(
 def test_link_problems_list_studies_until_the_duplicates_are_merged(
         server: RunningServer, tmp_path: Path) -> None:
     problems = f"{server.base}/api/imaging-link/problems"
-    assert httpx.get(problems, timeout=30).json() == []
+    assert server.http.get(problems, timeout=30).json() == []
     mrn = _mrn()
     first = _patient(server, {"system": LOCAL_SYSTEM, "value": mrn})
     second = _patient(server, {"system": LOCAL_SYSTEM, "value": mrn})
     study = _store_study(server, tmp_path, mrn)
-    _wait_for(lambda: bool(httpx.get(problems, timeout=30).json()), "the link problem")
+    _wait_for(lambda: bool(server.http.get(problems, timeout=30).json()), "the link problem")
 
-    response = httpx.get(problems, timeout=30)
+    response = server.http.get(problems, timeout=30)
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/json"
     (problem,) = response.json()
@@ -315,4 +316,4 @@ def test_link_problems_list_studies_until_the_duplicates_are_merged(
     server.node.link.flush()
     _wait_for(lambda: _subject_of(server, study) == f"Patient/{first}",
               "the ImagingStudy after the merge")
-    _wait_for(lambda: httpx.get(problems, timeout=30).json() == [], "the problem to clear")
+    _wait_for(lambda: server.http.get(problems, timeout=30).json() == [], "the problem to clear")

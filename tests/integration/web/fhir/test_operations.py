@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import httpx
-
 from vesalius.record.definitions import load
 
 Example = Callable[[str], dict[str, Any]]
@@ -14,7 +12,7 @@ JSON = {"Content-Type": "application/fhir+json"}
 
 
 def test_capability_statement_tells_the_truth(fhir: Any) -> None:
-    response = httpx.get(f"{fhir.base}/metadata", params={"mode": "full"})
+    response = fhir.http.get(f"{fhir.base}/metadata", params={"mode": "full"})
     assert response.status_code == 200
     statement = response.json()
     assert statement["resourceType"] == "CapabilityStatement"
@@ -40,41 +38,42 @@ def test_capability_statement_tells_the_truth(fhir: Any) -> None:
     assert "Patient:organization" in patient["searchInclude"]
     assert "Observation:subject" in patient["searchRevInclude"]
     assert {o["name"] for o in patient["operation"]} == {"validate", "everything", "merge"}
-    assert httpx.get(f"{fhir.base}/metadata",
-                     params={"mode": "terminology"}).status_code == 400
+    assert fhir.http.get(f"{fhir.base}/metadata",
+                         params={"mode": "terminology"}).status_code == 400
 
 
 def test_validate(fhir: Any, example: Example) -> None:
-    good = httpx.post(f"{fhir.base}/Organization/$validate",
-                      json=example("Organization-1.json"), headers=JSON)
+    good = fhir.http.post(f"{fhir.base}/Organization/$validate",
+                          json=example("Organization-1.json"), headers=JSON)
     assert good.status_code == 200
     assert good.json()["issue"] == [{"severity": "information", "code": "informational",
                                      "diagnostics": "All OK"}]
-    bad = httpx.post(f"{fhir.base}/Patient/$validate", headers=JSON,
-                     json={"resourceType": "Patient", "gender": "robot", "bogus": 1})
+    bad = fhir.http.post(f"{fhir.base}/Patient/$validate", headers=JSON,
+                         json={"resourceType": "Patient", "gender": "robot", "bogus": 1})
     assert bad.status_code == 200
     issues = bad.json()["issue"]
     assert issues and all(i["severity"] in ("error", "fatal") for i in issues)
     assert any("Patient.gender" in i.get("expression", []) for i in issues)
-    wrapped = httpx.post(f"{fhir.base}/Organization/1/$validate", headers=JSON, json={
-        "resourceType": "Parameters",
-        "parameter": [{"name": "resource", "resource": example("Organization-1.json")}]})
+    wrapped = fhir.http.post(f"{fhir.base}/Organization/1/$validate", headers=JSON, json={
+            "resourceType": "Parameters",
+            "parameter": [{"name": "resource", "resource": example("Organization-1.json")}]})
     assert wrapped.json()["issue"][0]["diagnostics"] == "All OK"
-    other_id = httpx.post(f"{fhir.base}/Organization/2/$validate", headers=JSON,
-                          json=example("Organization-1.json"))
+    other_id = fhir.http.post(f"{fhir.base}/Organization/2/$validate", headers=JSON,
+                              json=example("Organization-1.json"))
     assert other_id.json()["issue"][0]["expression"] == ["Organization.id"]
-    assert httpx.get(f"{fhir.base}/Organization").json()["total"] == 0  # nothing stored
+    assert fhir.http.get(f"{fhir.base}/Organization").json()["total"] == 0  # nothing stored
 
 
 def test_everything(fhir: Any, example: Example) -> None:
-    httpx.put(f"{fhir.base}/Organization/1", json=example("Organization-1.json"), headers=JSON)
-    httpx.put(f"{fhir.base}/Patient/example", json=example("Patient-example.json"), headers=JSON)
+    fhir.http.put(f"{fhir.base}/Organization/1", json=example("Organization-1.json"), headers=JSON)
+    fhir.http.put(f"{fhir.base}/Patient/example", json=example("Patient-example.json"),
+                  headers=JSON)
     observation = {"resourceType": "Observation", "status": "final",
                    "code": {"text": "weight"}, "subject": {"reference": "Patient/example"}}
     for _ in range(3):
-        assert httpx.post(f"{fhir.base}/Observation", json=observation,
-                          headers=JSON).status_code == 201
-    everything = httpx.get(f"{fhir.base}/Patient/example/$everything").json()
+        assert fhir.http.post(f"{fhir.base}/Observation", json=observation,
+                              headers=JSON).status_code == 201
+    everything = fhir.http.get(f"{fhir.base}/Patient/example/$everything").json()
     types = [e["resource"]["resourceType"] for e in everything["entry"]]
     assert types[0] == "Patient" and types.count("Observation") == 3
     total = everything["total"]
@@ -82,15 +81,15 @@ def test_everything(fhir: Any, example: Example) -> None:
     seen: list[str] = []
     url: str | None = f"{fhir.base}/Patient/example/$everything?_count=2"
     while url:
-        page = httpx.get(url).json()
+        page = fhir.http.get(url).json()
         seen += [e["fullUrl"] for e in page.get("entry", [])]
         url = next((link["url"] for link in page["link"] if link["relation"] == "next"), None)
     assert len(seen) == len(set(seen)) == total
-    only = httpx.get(f"{fhir.base}/Patient/example/$everything",
-                     params={"_type": "Observation"}).json()
+    only = fhir.http.get(f"{fhir.base}/Patient/example/$everything",
+                         params={"_type": "Observation"}).json()
     assert {e["resource"]["resourceType"] for e in only["entry"]} == {"Observation"}
-    assert httpx.get(f"{fhir.base}/Patient/nobody/$everything").status_code == 404
-    assert httpx.get(f"{fhir.base}/Organization/1/$everything").status_code == 501
+    assert fhir.http.get(f"{fhir.base}/Patient/nobody/$everything").status_code == 404
+    assert fhir.http.get(f"{fhir.base}/Organization/1/$everything").status_code == 501
 
 
 def test_transaction_and_batch(fhir: Any, example: Example) -> None:
@@ -102,17 +101,17 @@ def test_transaction_and_batch(fhir: Any, example: Example) -> None:
         {"resource": {"resourceType": "Patient", "managingOrganization": {
             "reference": "urn:uuid:0f9a1c1e-3d4b-4c55-8d6e-7f8091a2b3c4"}},
          "request": {"method": "POST", "url": "Patient"}}]}
-    response = httpx.post(f"{fhir.base}/", json=transaction, headers=JSON)
+    response = fhir.http.post(f"{fhir.base}/", json=transaction, headers=JSON)
     assert response.status_code == 200, response.text
     result = response.json()
     assert result["type"] == "transaction-response"
     assert [e["response"]["status"][:3] for e in result["entry"]] == ["201", "201"]
-    patient = httpx.get(f"{fhir.base}/Patient").json()["entry"][0]["resource"]
+    patient = fhir.http.get(f"{fhir.base}/Patient").json()["entry"][0]["resource"]
     assert patient["managingOrganization"]["reference"].startswith("Organization/")
     batch = {"resourceType": "Bundle", "type": "batch", "entry": [
         {"request": {"method": "GET", "url": "Patient?_count=5"}},
         {"request": {"method": "GET", "url": "Patient/missing"}}]}
-    answered = httpx.post(f"{fhir.base}/", json=batch, headers=JSON).json()
+    answered = fhir.http.post(f"{fhir.base}/", json=batch, headers=JSON).json()
     found, missing = answered["entry"]
     assert found["resource"]["type"] == "searchset" and found["resource"]["total"] == 1
     assert missing["response"]["status"].startswith("404")
