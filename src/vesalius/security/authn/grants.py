@@ -197,7 +197,7 @@ class Grants:
                 code_hash=digest(code), client_id=client.client_id, username=principal.id,
                 redirect_uri=redirect_uri, scopes=" ".join(sorted(granted)),
                 code_challenge=code_challenge, nonce=nonce, launch_patient=launch_patient,
-                auth_time=now, expires=now + CODE_SECONDS, used=False))
+                auth_time=now, expires=now + CODE_SECONDS, used=False, replayed=False))
         return code
 
     def redeem_code(self, code: str, client: Client, *, redirect_uri: str,
@@ -217,6 +217,9 @@ class Grants:
                 auth_codes.c.code_hash == code_hash, auth_codes.c.used.is_(False))
                 .values(used=True)).rowcount == 1
         if not won:
+            with self._ctx.engine.begin() as conn:
+                conn.execute(update(auth_codes).where(auth_codes.c.code_hash == code_hash)
+                             .values(replayed=True))
             self._revoke_family(code_hash)
             self._alert(client.client_id, "authorization code replayed; its tokens revoked")
             raise invalid
@@ -237,6 +240,14 @@ class Grants:
         with self._ctx.engine.begin() as conn:
             conn.execute(update(auth_codes).where(auth_codes.c.code_hash == code_hash).values(
                 access_jti=claims["jti"], access_expires=claims["exp"]))
+        # A replay racing this redemption may have revoked the family before our tokens
+        # were recorded: look again now that they are.
+        with self._ctx.engine.connect() as conn:
+            replayed = conn.execute(select(auth_codes.c.replayed)
+                                    .where(auth_codes.c.code_hash == code_hash)).scalar()
+        if replayed:
+            self._revoke_family(code_hash)
+            raise invalid
         return response
 
     # --- client credentials, refresh, CLI tokens ---------------------------------------------
@@ -312,7 +323,16 @@ class Grants:
                                                      patient=row.patient)
             except Unauthenticated as exc:
                 raise invalid from exc
-        return self._respond(principal, client, family=row.family)
+        response = self._respond(principal, client, family=row.family)
+        # A reuse racing this rotation may have revoked the family before our new token was
+        # stored: look again now that it is.
+        with self._ctx.engine.connect() as conn:
+            revoked = conn.execute(select(auth_refresh_tokens.c.revoked)
+                                   .where(auth_refresh_tokens.c.token_hash == token_hash)).scalar()
+        if revoked:
+            self._revoke_family(row.family)
+            raise invalid
+        return response
 
     # --- revocation ---------------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 from vesalius.config import Settings
 from vesalius.security.audit.auditor import Auditor
@@ -49,7 +50,15 @@ class AuthService:
 
     def create(self) -> None:
         """Create the tables and the signing key when missing (idempotent, safe to race)."""
-        metadata.create_all(self._ctx.engine)
+        for attempt in range(3):
+            try:
+                metadata.create_all(self._ctx.engine)
+                break
+            except (IntegrityError, ProgrammingError, OperationalError):
+                # Another process created a table between our check and our CREATE
+                # (PostgreSQL reports it as a duplicate type); the next pass sees it.
+                if attempt == 2:
+                    raise
         load_signing_key(self._ctx.settings.keys_dir, create=True)
 
     @property

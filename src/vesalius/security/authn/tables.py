@@ -73,6 +73,8 @@ auth_codes = Table(
     Column("auth_time", BigInteger, nullable=False),
     Column("expires", BigInteger, nullable=False),
     Column("used", Boolean, nullable=False, default=False),
+    #: Set by a second redemption; the first one checks it after recording its tokens.
+    Column("replayed", Boolean, nullable=False, default=False),
     #: The access token issued from the code (revoked if the code is replayed).
     Column("access_jti", String(64)),
     Column("access_expires", BigInteger),
