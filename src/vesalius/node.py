@@ -18,6 +18,7 @@ from vesalius.network.registry import AERegistry
 from vesalius.record.service import RecordOptions, RecordService
 from vesalius.security.audit import open_audit_store
 from vesalius.security.audit.auditor import Auditor
+from vesalius.security.audit.syslog import SyslogForwarder
 from vesalius.security.authn import AuthService
 from vesalius.security.break_glass import BreakGlass
 from vesalius.security.policy import load_policy
@@ -70,4 +71,7 @@ def build_auditor(settings: Settings, reader: Engine, writer: Engine) -> Auditor
     store = open_audit_store(writer, settings.data_dir, audit_key_file=settings.audit_key_file,
                              checkpoint_every=settings.audit_checkpoint_every,
                              lock=WriteLock(writer), reader=reader)
-    return Auditor(store, observer=settings.ae_title)
+    forwarder = SyslogForwarder(settings)
+    forwarder.start()
+    return Auditor(store, observer=settings.ae_title, forward=forwarder.forward,
+                   on_stop=forwarder.stop)

@@ -15,9 +15,10 @@ CLIENT = "client"      # a service signed in with client credentials (SMART back
 AE = "ae"              # a DICOM application entity on an association
 SYSTEM = "system"      # Vesalius itself (imaging link, demo loader, server-side CLI actions)
 
-#: Roles known to the default policy (``policy_file`` may add more).
+#: Roles known to the default policy (``policy_file`` may add more). ``system`` is for trusted
+#: backend services (client credentials) that act for the whole installation.
 ROLES = ("clinician", "radiologist", "nurse", "registration", "administrator", "auditor",
-         "patient", "external")
+         "patient", "external", "system")
 
 
 @dataclass(frozen=True)

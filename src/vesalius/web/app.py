@@ -17,6 +17,7 @@ from vesalius.archive.service import ArchiveService
 from vesalius.config import load_settings
 from vesalius.node import Node, build_node
 from vesalius.security.principal import SYSTEM_PRINCIPAL
+from vesalius.web.audit_events import routes as audit_event_routes
 from vesalius.web.auth import (
     Authenticate,
     Provider,
@@ -24,6 +25,7 @@ from vesalius.web.auth import (
     smart_configuration_route,
     well_known_routes,
 )
+from vesalius.web.break_glass import routes as break_glass_routes
 from vesalius.web.chart import chart
 from vesalius.web.dicomweb.app import routes as dicomweb_routes
 from vesalius.web.fhir.app import fhir_routes
@@ -84,6 +86,8 @@ def create_app(node: Node) -> Starlette:
         Route("/wado", wado_uri, methods=["GET"]),
         Route("/api/patients/{id}/chart", chart, methods=["GET"]),
         Route("/api/imaging-link/problems", imaging_link_problems, methods=["GET"]),
+        *break_glass_routes,
+        *audit_event_routes,  # before the /fhir mount, which would answer them otherwise
         Mount("/dicom-web", routes=dicomweb_routes),
         Mount("/fhir", routes=fhir_routes()),
     ])

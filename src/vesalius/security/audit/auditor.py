@@ -45,10 +45,11 @@ class _Flush:
 
 class Auditor:
     def __init__(self, store: AuditStore, observer: str, *, forward: Forward | None = None,
-                 capacity: int = 100_000) -> None:
+                 on_stop: Callable[[], None] | None = None, capacity: int = 100_000) -> None:
         self.store = store
         self.observer = observer
         self._forward = forward
+        self._on_stop = on_stop
         self._queue: queue.Queue[AuditRecord | _Flush | None] = queue.Queue(capacity)
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -85,6 +86,8 @@ class Auditor:
         if thread is not None:
             self._queue.put(None)
             thread.join(timeout=30)
+        if self._on_stop is not None:
+            self._on_stop()
 
     def _ensure_started(self) -> None:
         if self._thread is not None:

@@ -20,6 +20,21 @@ EVERYTHING = {"name": "everything",
 MERGE = {"name": "merge", "definition": "http://hl7.org/fhir/OperationDefinition/Patient-merge"}
 
 
+def smart_security(issuer: str) -> dict[str, Any]:
+    """``rest.security``: SMART on FHIR OAuth, with the provider's endpoints
+    (https://hl7.org/fhir/smart-app-launch/conformance.html)."""
+    return {"cors": False, "service": [{"coding": [{
+        "system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
+        "code": "SMART-on-FHIR"}]}],
+        "description": "OAuth 2.0 bearer tokens from the built-in OpenID Connect provider "
+                       "(SMART App Launch v2); see .well-known/smart-configuration",
+        "extension": [{"url": "http://fhir-registry.smarthealthit.org/StructureDefinition/"
+                              "oauth-uris", "extension": [
+            {"url": "authorize", "valueUri": f"{issuer}/authorize"},
+            {"url": "token", "valueUri": f"{issuer}/token"},
+            {"url": "revoke", "valueUri": f"{issuer}/revoke"}]}]}
+
+
 def capability_statement(defs: Definitions, *, base: str, referential_integrity: bool,
                          date: str) -> dict[str, Any]:
     """What ``GET [base]/metadata`` answers: every resource type with every interaction, its

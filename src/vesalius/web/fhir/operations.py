@@ -10,8 +10,9 @@ from starlette.responses import Response
 
 from vesalius.core.errors import InvalidInput, NotSupported
 from vesalius.record.presentation import everything_bundle
+from vesalius.record.service import RecordService
 from vesalius.record.unit_of_work import instant, utcnow
-from vesalius.web.fhir.capability import capability_statement
+from vesalius.web.fhir.capability import capability_statement, smart_security
 from vesalius.web.fhir.outcome import issues_outcome, outcome
 from vesalius.web.fhir.requests import (
     base_url,
@@ -21,6 +22,7 @@ from vesalius.web.fhir.requests import (
     record,
     resource_id,
     resource_type,
+    settings_of,
 )
 from vesalius.web.fhir.responses import fhir_response
 
@@ -31,10 +33,13 @@ async def metadata(request: Request) -> Response:
     mode = request.query_params.get("mode", "full")
     if mode not in ("full", "normative"):
         raise InvalidInput(f"mode={mode!r} is not supported (full or normative)")
-    service = record(request)
-    return fhir_response(request, capability_statement(
+    # Public (clients discover how to sign in here): definitions only, no caller needed.
+    service: RecordService = request.app.state.record
+    statement = capability_statement(
         service.defs, base=base_url(request),
-        referential_integrity=service.options.referential_integrity, date=instant(utcnow())))
+        referential_integrity=service.options.referential_integrity, date=instant(utcnow()))
+    statement["rest"][0]["security"] = smart_security(settings_of(request).issuer)
+    return fhir_response(request, statement)
 
 
 def _parameter(body: dict[str, Any], name: str) -> dict[str, Any] | None:
