@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,8 +33,34 @@ class BenchError(RuntimeError):
     """A server answered wrongly: recorded in the results, never worked around."""
 
 
+class ServerCredentials(httpx.Auth):
+    """The credentials of each server under test, by origin (``http://127.0.0.1:8042``).
+
+    Vesalius requires a bearer token on every DICOMweb and FHIR request; Orthanc runs
+    without authentication. Each request carries its own server's credentials, so the
+    measuring code stays the same for both.
+    """
+
+    def __init__(self) -> None:
+        self._headers: dict[str, dict[str, str]] = {}
+        self._lock = threading.Lock()
+
+    def register(self, base_url: str, headers: dict[str, str]) -> None:
+        with self._lock:
+            self._headers[str(httpx.URL(base_url).copy_with(path="/"))] = dict(headers)
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        with self._lock:
+            headers = self._headers.get(str(request.url.copy_with(path="/", query=None)), {})
+        request.headers.update(headers)
+        yield request
+
+
+CREDENTIALS = ServerCredentials()
+
+
 def new_client() -> httpx.Client:
-    return httpx.Client(timeout=TIMEOUT, headers=BASE_HEADERS)
+    return httpx.Client(timeout=TIMEOUT, headers=BASE_HEADERS, auth=CREDENTIALS)
 
 
 class ThreadClients:

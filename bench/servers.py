@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -14,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+
+from bench.client import CREDENTIALS
 
 ORTHANC_BIN = "/usr/sbin/Orthanc"
 ORTHANC_DICOMWEB_PLUGIN = "/usr/share/orthanc/plugins/libOrthancDicomWeb.so"
@@ -104,6 +107,34 @@ def _vesalius_cli() -> tuple[str, dict[str, str]]:
     return str(exe), env
 
 
+BENCH_CLIENT_ID = "bench"
+BENCH_SCOPE = "system/*.cruds"
+BENCH_TOKEN_TTL = 24 * 3600
+"""Longer than any run (a million FHIR resources load in about half an hour)."""
+
+
+def _vesalius_token(exe: str, env: dict[str, str], data_dir: Path, port: int) -> dict[str, str]:
+    """A bearer token for the bench's backend client, from the CLI (``vesalius client add``,
+    ``vesalius token issue``); none while the CLI has no ``token`` command. The token names
+    the server's address as its issuer, so it is issued with the same host and port."""
+    env = {**env, "VESALIUS_HOST": "127.0.0.1", "VESALIUS_HTTP_PORT": str(port)}
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([exe, *args], env=env, capture_output=True, text=True,
+                              timeout=60)
+
+    commands = re.search(r"\{([^}]*)\}", run("--help").stdout)
+    if commands is None or "token" not in commands.group(1).split(","):
+        return {}
+    where = ["--scope", BENCH_SCOPE, "--data-dir", str(data_dir)]
+    added = run("client", "add", BENCH_CLIENT_ID, *where)
+    issued = run("token", "issue", "--client", BENCH_CLIENT_ID, "--ttl", str(BENCH_TOKEN_TTL),
+                 *where)
+    if issued.returncode != 0 or not issued.stdout.strip():
+        raise RuntimeError(f"no bench token: {added.stderr.strip()} {issued.stderr.strip()}")
+    return {"Authorization": f"Bearer {issued.stdout.strip().splitlines()[-1]}"}
+
+
 def start_vesalius(workdir: Path, peers: DimsePeers | None = None) -> Server:
     """``vesalius serve`` with default HTTP workers; DIMSE on a free port when ``peers``."""
     workdir.mkdir(parents=True)
@@ -123,6 +154,10 @@ def start_vesalius(workdir: Path, peers: DimsePeers | None = None) -> Server:
                     dicom_port=dicom_port, ae_title=VESALIUS_AET)
     try:
         server.version = str(_wait_ready(server, "/healthz", log).json().get("version", ""))
+        headers = _vesalius_token(exe, env, workdir / "data", port)
+        CREDENTIALS.register(base, headers)
+        if headers:  # recorded: Orthanc runs without authentication
+            server.settings["authentication"] = f"bearer token ({BENCH_SCOPE}) on every request"
         if peers:
             _wait_port(server, dicom_port, log)
             # The AE registry lives in the server's database: registering while it runs
