@@ -29,7 +29,6 @@ from vesalius.config import Settings
 from vesalius.core.errors import Conflict
 from vesalius.node import Node, build_node
 from vesalius.record.service import RecordService
-from vesalius.security.principal import ROLES
 from vesalius.web.app import create_app
 
 if TYPE_CHECKING:
@@ -131,10 +130,9 @@ def archive(node: Node) -> ArchiveService:
 #: asserted an anonymous answer before sign-in was required asserts the same answer now.
 TEST_CLIENT_ID = "test-suite"
 TEST_CLIENT_SCOPES = ["system/*.cruds"]
-#: The policy's "system" role adds the functions that are not patient data (imaging-link
-#: problems, the audit trail…); while the account registry does not accept it as a client
-#: role (``principal.ROLES``), the client's ``system/`` scopes alone are its grant.
-TEST_CLIENT_ROLES = [role for role in ("system",) if role in ROLES]
+#: The policy's role for trusted backend services: with it the client may also use the
+#: functions that are not patient data (imaging-link problems, the audit trail…).
+TEST_CLIENT_ROLES = ["system"]
 #: How long a token minted on the command line lives (``vesalius token issue --ttl``): longer
 #: than any test that serves a subprocess, shorter than a day.
 CLI_TOKEN_TTL = 3600
