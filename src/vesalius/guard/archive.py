@@ -52,7 +52,9 @@ class ArchiveGuard:
         self._auditor.record(self.principal, type=type, action=action, outcome=outcome,
                              how=self._how, what=what, outcome_desc=desc)
 
-    def _require(self, action: str, what: str = "") -> None:
+    def require(self, action: str, what: str = "") -> None:
+        """Refuse (403, audited) unless the caller's role and scopes allow the image
+        ``action``; patient scope is checked per study on top."""
         if not self._policy.image_allowed(self.principal, action):
             self._audit("110113", "E", 4, what, f"image action {action} not allowed")
             raise Forbidden(f"you may not {action} images")
@@ -70,26 +72,26 @@ class ArchiveGuard:
     # -- finding -----------------------------------------------------------------------------
     def search(self, level: Level, params: Sequence[tuple[str, str]], **options: Any
                ) -> SearchResult:
-        self._require("view")
+        self.require("view")
         result = self._archive.search(level, params, patients=self.scope.identities, **options)
         self._audit("110112", "E", 0, level.name)
         return result
 
     def metadata_texts(self, study_uid: str, series_uid: str | None = None,
                        sop_uid: str | None = None) -> list[str]:
-        self._require("view", study_uid)
+        self.require("view", study_uid)
         self._study(study_uid, "110103", "R")
         return self._archive.metadata_texts(study_uid, series_uid, sop_uid)
 
     def instances(self, study_uid: str, series_uid: str | None = None,
                   sop_uid: str | None = None) -> list[StoredInstance]:
-        self._require("view", study_uid)
+        self.require("view", study_uid)
         self._study(study_uid, "110103", "R")
         return self._archive.instances(study_uid, series_uid, sop_uid)
 
     def frames(self, study_uid: str, series_uid: str, sop_uid: str, numbers: Sequence[int],
                *, native: bool) -> list[Frame]:
-        self._require("view", study_uid)
+        self.require("view", study_uid)
         self._study(study_uid, "110103", "R")
         return self._archive.frames(study_uid, series_uid, sop_uid, numbers, native=native)
 
@@ -99,7 +101,7 @@ class ArchiveGuard:
 
     # -- whole objects leave the archive -----------------------------------------------------
     def _download(self, instance: StoredInstance) -> None:
-        self._require("download", instance.study_uid)
+        self.require("download", instance.study_uid)
         self._study(instance.study_uid, "110106", "R")
 
     def stream(self, instance: StoredInstance) -> tuple[int, Iterator[bytes]]:
@@ -111,13 +113,13 @@ class ArchiveGuard:
         return self._archive.read_bytes(instance)
 
     def bulkdata(self, study_uid: str, series_uid: str, sop_uid: str, tag_text: str) -> bytes:
-        self._require("download", study_uid)
+        self.require("download", study_uid)
         self._study(study_uid, "110106", "R")
         return self._archive.bulkdata(study_uid, series_uid, sop_uid, tag_text)
 
     # -- changes -----------------------------------------------------------------------------
     def store_file(self, path: Path, **options: Any) -> StoreOutcome:
-        self._require("upload")
+        self.require("upload")
         identity = self._identity_of(path) if self.scope.identities is not None else None
         if self.scope.identities is not None and not self.scope.has_identity(identity):
             self._audit("110107", "C", 4, "", "patient not among the caller's patients")
@@ -137,6 +139,6 @@ class ArchiveGuard:
 
     def delete(self, study_uid: str, series_uid: str | None = None,
                sop_uid: str | None = None, *, reason: str = "") -> None:
-        self._require("delete", study_uid)
+        self.require("delete", study_uid)
         self._study(study_uid, "110105", "D")
         self._archive.delete(study_uid, series_uid, sop_uid, reason=reason)

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 ALLOW, EMPTY, HIDDEN, DENY, UNAUTH = "allow", "empty", "hidden(404)", "deny(403)", "401"
+CONFLICT = "stow-failed(409)"
 Outcome = str | int
 TARGETS = ("A", "B", "C")
 EVERY = frozenset(TARGETS)
@@ -107,6 +108,15 @@ def image(action: str) -> Expect:
             return DENY
         return ALLOW if target in person.patients else HIDDEN
     return expect
+
+
+def upload(person: Person, target: str) -> Outcome:
+    """STOW-RS: without the upload right the request is refused (403); an instance of a patient
+    outside the caller's is a per-instance failure, which PS3.18 answers with 409 when no
+    instance was stored (the patient's existence is not disclosed either way)."""
+    if "upload" not in person.images:
+        return DENY
+    return ALLOW if target in person.patients else CONFLICT
 
 
 def image_search(person: Person, target: str) -> Outcome:
@@ -276,9 +286,9 @@ def build_table() -> Table:
                       typed_images("view"), per_target=False)
     table.add("POST", "/dicom-web/studies",
               lambda w, t: ("/dicom-web/studies", w.stow_body(t, same_study=False)),
-              image("upload"))
+              upload)
     table.add("POST", s, lambda w, t: (f"/dicom-web/studies/{w.study[t][0]}",
-                                       w.stow_body(t, same_study=True)), image("upload"))
+                                       w.stow_body(t, same_study=True)), upload)
     for method in ("GET", "HEAD"):
         table.add(method, s + "/series", suffix(uids("s"), "/series"), image_search)
         table.add(method, s + "/instances", suffix(uids("s"), "/instances"), image_search)
@@ -314,6 +324,12 @@ def build_table() -> Table:
     table.add("POST", "/api/break-glass", lambda w, t: (
         "/api/break-glass", {"json": {"patient": w.patient[t]}}),
         function("break-glass", 400))
+    # The audit trail as FHIR AuditEvent: auditors only.
+    for method in ("GET", "HEAD"):
+        table.add(method, "/fhir/AuditEvent", _get("/fhir/AuditEvent?_count=5"),
+                  function("audit.read"), per_target=False)
+        table.add(method, "/fhir/AuditEvent/{sequence}", _get("/fhir/AuditEvent/1"),
+                  function("audit.read"), per_target=False)
     # Last: clinician2 ends their own grant; anyone else's attempt finds no grant.
     table.add("DELETE", "/api/break-glass/{id}", lambda w, _t: (
         f"/api/break-glass/{w.grant}", {}),

@@ -33,6 +33,7 @@ from conftest import RunningDicom, RunningServer
 from data_factory import make_instance, to_bytes, write
 from integration.security.matrix_cases import (
     ALLOW,
+    CONFLICT,
     DENY,
     EMPTY,
     HIDDEN,
@@ -170,7 +171,7 @@ def classify(response: httpx.Response) -> Outcome:
                            and response.content.strip() in (b"", b"[]")):
             return EMPTY
         return ALLOW
-    return {404: HIDDEN, 403: DENY, 401: UNAUTH}.get(code, code)
+    return {404: HIDDEN, 403: DENY, 401: UNAUTH, 409: CONFLICT}.get(code, code)
 
 
 def matches(expected: Outcome, response: httpx.Response) -> bool:

@@ -133,6 +133,7 @@ def _response_body(outcome: _Outcome, request: Request, study: str | None) -> di
 @guarded
 async def store_instances(request: Request) -> Response:
     archive = service(request)
+    archive.require("upload")  # before reading the body: 403, not a per-instance failure
     study = request.path_params.get("study")
     if study is not None:
         require_uid(study, "study UID in the path")

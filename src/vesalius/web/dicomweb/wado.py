@@ -71,6 +71,7 @@ def _instance_parts(archive: ArchiveGuard, found: list[StoredInstance],
 async def retrieve_instances(request: Request) -> Response:
     study, series, instance = _ids(request)
     archive = service(request)
+    archive.require("download")  # whole instances leave the archive: decided before streaming
     transfer_syntax = _dicom_transfer_syntax(request)
     if transfer_syntax not in ("*", EXPLICIT_LE) and transfer_syntax not in (
             MEDIA_TYPE_BY_TRANSFER_SYNTAX):

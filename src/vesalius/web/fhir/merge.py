@@ -44,6 +44,7 @@ IN_PARAMETERS = ("source-patient", "source-patient-identifier", "target-patient"
 async def merge(request: Request) -> Response:
     """Resolve both Patients, merge (or preview), answer with a Parameters (200)."""
     service = record(request)
+    service.require_function("patient.merge")  # a function: 403 before any patient lookup
     node: Node = request.app.state.node
     body = await json_body(request)
     if not isinstance(body, dict) or body.get("resourceType") != "Parameters":
