@@ -28,12 +28,16 @@ def extra_tag_levels(settings: Settings) -> dict[int, Level]:
 
 
 def build_blob_store(settings: Settings) -> BlobStore:
-    """The filesystem store, envelope-encrypted under the key file when ``encrypt_at_rest``."""
+    """The filesystem store, envelope-encrypted under the key file when ``encrypt_at_rest``.
+
+    With encryption off but a key file present (it was on before), objects are written in
+    plaintext and the encrypted ones still read: never served as ciphertext.
+    """
     files = FilesystemBlobStore(settings.blob_dir)
-    if not settings.encrypt_at_rest:
+    path = kek_path(settings.data_dir, settings.kek_file)
+    if not settings.encrypt_at_rest and not path.exists():
         return files
-    provider = FileKeyProvider(kek_path(settings.data_dir, settings.kek_file))
-    return EncryptedBlobStore(files, provider)
+    return EncryptedBlobStore(files, FileKeyProvider(path), encrypt=settings.encrypt_at_rest)
 
 
 def build_archive(settings: Settings, events: EventBus | None = None,

@@ -249,6 +249,22 @@ def test_encryption_off_stores_plaintext(settings: Settings, tmp_path: Path) -> 
     assert not kek_path(settings.data_dir, settings.kek_file).exists()
 
 
+def test_turning_encryption_off_keeps_encrypted_blobs_readable(settings: Settings,
+                                                               tmp_path: Path) -> None:
+    before = build_archive(settings)
+    sealed = before.store_file(write(make_instance(patient_name="SEALED^ONE"), tmp_path))
+    after = build_archive(replace(settings, encrypt_at_rest=False))
+    plain = after.store_file(write(make_instance(patient_name="PLAIN^TWO", seed=5), tmp_path))
+    assert isinstance(after.blobs, EncryptedBlobStore)
+    keys = {o.sop_uid: after.instances(o.study_uid)[0].blob_key for o in (sealed, plain)}
+    assert after.blobs.key_id_of(keys[sealed.sop_uid]) != PLAINTEXT
+    assert after.blobs.key_id_of(keys[plain.sop_uid]) == PLAINTEXT
+    for outcome in (sealed, plain):
+        (stored,) = after.instances(outcome.study_uid)
+        assert b"DICM" in after.read_bytes(stored)[:132]
+        assert after.verify(outcome.sop_uid) == (stored.sop_class_uid, True)
+
+
 # -- the CLI -------------------------------------------------------------------------------
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*VESALIUS, "keys", *args], capture_output=True, text=True,

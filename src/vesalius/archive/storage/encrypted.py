@@ -12,8 +12,9 @@ path to plaintext would defeat the point, so callers take their streaming or ran
 
 Objects written before encryption was turned on (no magic) still read as plaintext when
 ``allow_plaintext`` (the default); encrypting them in place (``vesalius keys
-encrypt-existing``) is future work. Turning ``encrypt_at_rest`` off again does not
-decrypt anything either: keep it on once it has been on.
+encrypt-existing``) is future work. Turning ``encrypt_at_rest`` off again does not decrypt
+anything: with ``encrypt=False`` new objects are written in plaintext while the encrypted
+ones still read (the factory does this when a key file exists), never served as ciphertext.
 
 Key rotation (:meth:`EncryptedBlobStore.rewrap_all`) rewrites each object's header with
 its data key wrapped under the provider's current KEK and copies the chunks unchanged
@@ -99,8 +100,10 @@ class EncryptedBlobStore:
     """The ``BlobStore`` port over a local store, with every object envelope-encrypted."""
 
     def __init__(self, inner: LocalBlobStore, provider: KeyProvider, *,
-                 chunk_size: int = DEFAULT_CHUNK_SIZE, allow_plaintext: bool = True) -> None:
+                 chunk_size: int = DEFAULT_CHUNK_SIZE, allow_plaintext: bool = True,
+                 encrypt: bool = True) -> None:
         self.inner = inner
+        self.encrypt = encrypt
         self.provider = provider
         self.chunk_size = chunk_size
         self.allow_plaintext = allow_plaintext
@@ -140,6 +143,8 @@ class EncryptedBlobStore:
             if move:
                 source.unlink(missing_ok=True)
             return self._describe(key)
+        if not self.encrypt:
+            return self.inner.put_file(key, source, move=move, sha256=sha256)
         fd, tmp_name = tempfile.mkstemp(dir=self._tmp, prefix="seal-")
         tmp = Path(tmp_name)
         try:
@@ -147,10 +152,8 @@ class EncryptedBlobStore:
                 length = os.fstat(src.fileno()).st_size
                 digest = seal(src, length, out, key, self.provider,
                               chunk_size=self.chunk_size)
-                out.flush()
-                os.fsync(out.fileno())
-            # The inner store renames the sealed file into place (atomic, durable); the
-            # digest it is handed only spares it re-reading ciphertext nobody asks about.
+            # The inner store fsyncs the sealed file and renames it into place (atomic,
+            # durable); the digest it is handed only spares it re-reading ciphertext.
             self.inner.put_file(key, tmp, move=True, sha256=digest)
         except OSError as exc:
             raise StorageFailure(f"could not write blob: {exc.strerror}") from exc
