@@ -56,6 +56,7 @@ from vesalius.dicom.json_model import BULK_BASE_MARKER, JsonDict, instance_path,
 from vesalius.dicom.matching import parse_matcher
 from vesalius.dicom.pixels import PixelLayout, decode_frame, layout_from_json, read_frame
 from vesalius.dicom.transcode import dataset_to_bytes
+from vesalius.security.crypto.errors import TamperedData
 
 log = logging.getLogger(__name__)
 
@@ -351,7 +352,7 @@ class ArchiveService:
             digest = hashlib.sha256()
             for chunk in self.blobs.open_stream(known.blob_key):
                 digest.update(chunk)
-        except NotFound:
+        except (NotFound, TamperedData):  # a damaged encrypted blob is not stored intact
             return known.sop_class_uid, False
         return known.sop_class_uid, digest.hexdigest() == known.sha256
 

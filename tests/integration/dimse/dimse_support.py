@@ -90,7 +90,10 @@ def instance_count(dicom: RunningDicom) -> int:
 
 
 def blob_path(dicom: RunningDicom, sop_uid: str) -> Path:
-    path = dicom.archive.blobs.local_path(stored_instance(dicom, sop_uid).blob_key)
+    """The stored file, for tests that damage it (ciphertext when encryption at rest is on,
+    where the store itself has no local path)."""
+    blobs = getattr(dicom.archive.blobs, "inner", dicom.archive.blobs)
+    path = blobs.local_path(stored_instance(dicom, sop_uid).blob_key)
     assert path is not None
     return path
 
