@@ -44,7 +44,7 @@ from cryptography.hazmat.primitives.keywrap import (
     aes_key_wrap,
 )
 
-from vesalius.core.errors import InvalidInput, NotFound
+from vesalius.core.errors import InvalidInput, NotFound, StorageFailure
 from vesalius.security.crypto.errors import KeyUnavailable, TamperedData
 
 log = logging.getLogger(__name__)
@@ -254,9 +254,13 @@ class FileKeyProvider:
             old = self._current
             if new.key_id == old.key_id:
                 raise InvalidInput("the new key-encryption key is the current one")
-            self.retired_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-            _create_private(self.retired_dir / f"{old.key_id}.key", _encode(old.secret()))
-            _replace_private(self.path, _encode(secret))
+            try:
+                self.retired_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+                _create_private(self.retired_dir / f"{old.key_id}.key", _encode(old.secret()))
+                _replace_private(self.path, _encode(secret))
+            except OSError as exc:
+                raise StorageFailure(f"could not write the key files next to {self.path}: "
+                                     f"{exc.strerror}") from exc
             self._current, self._keys = self._load()
         log.info("key-encryption key rotated from %s to %s", old.key_id, new.key_id)
         return new.key_id

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from vesalius.core.errors import InvalidInput, NotFound
+from vesalius.core.errors import InvalidInput, NotFound, StorageFailure
 from vesalius.security.crypto.errors import KeyUnavailable, TamperedData
 from vesalius.security.crypto.keys import (
     RETIRED_DIR_NAME,
@@ -119,3 +119,14 @@ def test_repr_masks_the_keys(tmp_path: Path) -> None:
     secret = read_kek_file(path).hex()
     assert secret not in repr(provider) and "***" in repr(provider)
     assert secret not in repr(provider.__dict__)
+
+
+
+def test_rotation_that_cannot_write_fails_cleanly(tmp_path: Path) -> None:
+    path = tmp_path / "kek.key"
+    provider = FileKeyProvider(path)
+    before = path.read_text()
+    (tmp_path / RETIRED_DIR_NAME).write_text("a file where the folder should be")
+    with pytest.raises(StorageFailure):
+        provider.rotate()
+    assert path.read_text() == before and provider.key_id == key_id_of(read_kek_file(path))
