@@ -144,8 +144,8 @@ async def _answer(provider: Provider, request: Request, result: SignInResult,
                                 totp_uri=result.totp_uri, secret=_secret_of(result.totp_uri))
     if ticket is not None:
         return _ask_code(provider, ticket, query, value, WRONG_CODE, 403)
-    return sign_in_page(provider, request, query, message=result.message or
-                        "Wrong username or password.", status=403)
+    return sign_in_page(provider, request, query, username=result.username[:MAX_USERNAME],
+                        message=result.message or "Wrong username or password.", status=403)
 
 
 def _ask_code(provider: Provider, ticket: Ticket, query: str, value: str, message: str,
