@@ -47,6 +47,15 @@ _ACTIONS = {"read": ("R", "r"), "vread": ("R", "r"), "history-instance": ("R", "
             "operation": ("E", "r"), "batch": ("E", "c"), "transaction": ("E", "c")}
 
 
+def _patient_asked(resource_type: str | None, params: Sequence[tuple[str, str]]) -> str:
+    """The one patient a search names (``patient=``, ``subject=``, ``Patient?_id=``), for the
+    audit record; empty when it names none or several."""
+    names = ("_id",) if resource_type == "Patient" else ("patient", "subject")
+    found = {value.removeprefix("Patient/") for name, value in params
+             if name.split(":", 1)[0] in names and "," not in value and value}
+    return found.pop() if len(found) == 1 else ""
+
+
 class RecordGuard:
     def __init__(self, record: RecordService, policy: Policy, resolver: ScopeResolver,
                  auditor: Auditor, principal: Principal) -> None:
@@ -171,9 +180,8 @@ class RecordGuard:
             visibility = self.scope.visibility(self._readable_types())
             result = self._record.search(resource_type, params, strict=strict,
                                          visibility=visibility)
-            patients = {p for m in result.matches for p in self._record.patients_of(m)}
             self._audit(interaction, 0, what=resource_type or "",
-                        patient=next(iter(patients)) if len(patients) == 1 else "")
+                        patient=_patient_asked(resource_type, params))
             return result
         return self._run(interaction, resource_type or "*", run)
 

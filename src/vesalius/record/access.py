@@ -85,9 +85,8 @@ def patients_of(resource: dict[str, Any], defs: Definitions, extractor: Extracto
     names = set(defs.patient_compartment().get(resource_type, ()))
     if not names:
         return frozenset()
-    return frozenset(
-        str(row["target_id"]) for row in extractor.rows(resource).get("reference", ())
-        if row["name"] in names and row["target_type"] == "Patient" and row["target_id"])
+    return frozenset(str(row["target_id"]) for row in extractor.references_of(resource, names)
+                     if row["target_type"] == "Patient" and row["target_id"])
 
 
 #: (resource type, reference parameter to a Practitioner) that make a care relationship with

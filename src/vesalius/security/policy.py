@@ -117,10 +117,12 @@ def _scopes(principal: Principal) -> list[Scope]:
 
 def _scope_allows(principal: Principal, resource_type: str, letter: str) -> bool:
     """Whether the token's scopes allow ``letter`` on ``resource_type``. Principals without
-    resource scopes (AEs, the system, CLI-issued tokens, sessions) are not scope-limited."""
-    scopes = _scopes(principal)
-    if not scopes:
+    any scope (AEs, the system, CLI-issued tokens) are not scope-limited; a token with scopes
+    gets only what its resource scopes grant (``openid`` alone grants no resource, and a
+    malformed scope grants nothing)."""
+    if not principal.scopes:
         return principal.kind != CLIENT
+    scopes = _scopes(principal)
     return any(letter in s.interactions and s.resource_type in ("*", resource_type)
                for s in scopes)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from datetime import datetime
 from decimal import Decimal
 from functools import cache
@@ -116,6 +116,17 @@ class Extractor:
                              "instance": None, **row})
         self._other_references(resource, out)
         return out
+
+    def references_of(self, resource: dict[str, Any], names: Collection[str]) -> Iterator[Row]:
+        """Reference rows of the named reference parameters only (e.g. compartment ones)."""
+        params = self._defs.search_params(str(resource["resourceType"]))
+        for name in names:
+            param = params.get(name)
+            if param is None or param.type != "reference":
+                continue
+            for part in param.parts:
+                for value in self._evaluate(part.expression, resource):
+                    yield from self.values("reference", value, part.resolve)
 
     def _other_references(self, resource: dict[str, Any], out: dict[str, list[Row]]) -> None:
         """References no search parameter covers (e.g. ``CareTeam.managingOrganization``),
