@@ -20,6 +20,7 @@ from vesalius.security.audit import open_audit_store
 from vesalius.security.audit.auditor import Auditor
 from vesalius.security.audit.syslog import SyslogForwarder
 from vesalius.security.authn import AuthService
+from vesalius.security.authn.builtin import ensure_web_client
 from vesalius.security.break_glass import BreakGlass
 from vesalius.security.policy import load_policy
 from vesalius.worklist.service import WorklistService
@@ -59,6 +60,7 @@ def build_node(settings: Settings) -> Node:
     auditor = build_auditor(settings, reader, writer)
     auth = AuthService(writer, settings, auditor)
     auth.create()
+    ensure_web_client(auth)
     break_glass = BreakGlass(writer, auditor)
     break_glass.create()
     guard = Guard(record, archive, load_policy(settings.policy_file), auditor, break_glass,

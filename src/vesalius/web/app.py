@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -22,6 +23,7 @@ from vesalius.web.auth import (
     Authenticate,
     Provider,
     auth_routes,
+    is_public,
     smart_configuration_route,
     well_known_routes,
 )
@@ -31,6 +33,7 @@ from vesalius.web.dicomweb.app import routes as dicomweb_routes
 from vesalius.web.fhir.app import fhir_routes
 from vesalius.web.headers import SecurityHeaders
 from vesalius.web.imaging_link import problems as imaging_link_problems
+from vesalius.web.ui import DIST, UserInterface, is_ui_path
 from vesalius.web.wado_uri import wado_uri
 
 
@@ -58,7 +61,10 @@ class FhirBase:
         await self.app(scope, receive, send)
 
 
-def create_app(node: Node) -> Starlette:
+def create_app(node: Node, *, ui: Path | None = None) -> Starlette:
+    """``ui``: the web app's build to serve at ``/`` (the one shipped in the package by
+    default)."""
+
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         # Each serving process rebuilds the ImagingStudies of what it stored (and helps with
@@ -78,7 +84,9 @@ def create_app(node: Node) -> Starlette:
     app = Starlette(lifespan=lifespan, middleware=[
         Middleware(SecurityHeaders, hsts_max_age=node.settings.hsts_max_age),
         Middleware(FhirBase),
-        Middleware(Authenticate, auth=node.auth, auditor=node.auditor)], routes=[
+        Middleware(Authenticate, auth=node.auth, auditor=node.auditor,
+                   public=lambda method, path: is_public(method, path)
+                   or is_ui_path(method, path))], routes=[
         Route("/healthz", healthz, methods=["GET"]),
         Mount("/auth", routes=auth_routes(provider)),
         Mount("/.well-known", routes=well_known_routes(provider)),
@@ -91,6 +99,9 @@ def create_app(node: Node) -> Starlette:
         Mount("/dicom-web", routes=dicomweb_routes),
         Mount("/fhir", routes=fhir_routes()),
     ])
+    # The web app answers only what no route did (after the router's trailing-slash
+    # redirects), so it can never shadow an API.
+    app.router.default = UserInterface(ui or DIST)
     app.state.node = node
     app.state.settings = node.settings
     app.state.archive = node.archive

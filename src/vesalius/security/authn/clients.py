@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 
@@ -107,6 +107,20 @@ class Clients:
                             how="cli", outcome_desc=f"client {client_id} registered",
                             durable=True)
         return secret
+
+    def add_redirect_uris(self, client_id: str, uris: Iterable[str]) -> None:
+        """Register more redirect URIs for a client (those it has already are kept once)."""
+        checked = [check_redirect_uri(u) for u in uris]
+        with self._ctx.engine.begin() as conn:
+            row = conn.execute(select(auth_clients.c.redirect_uris)
+                               .where(auth_clients.c.client_id == client_id)).first()
+            if row is None:
+                raise NotFound(f"no client {str(client_id)[:128]!r}")
+            current: list[str] = json.loads(row.redirect_uris)
+            merged = current + [u for u in dict.fromkeys(checked) if u not in current]
+            if merged != current:
+                conn.execute(update(auth_clients).where(auth_clients.c.client_id == client_id)
+                             .values(redirect_uris=json.dumps(merged)))
 
     def _row(self, client_id: str) -> Row[Any] | None:
         if not isinstance(client_id, str) or CLIENT_ID.fullmatch(client_id) is None:

@@ -134,6 +134,9 @@ class AuthService:
                                         redirect_uris=redirect_uris, scopes=scopes, roles=roles,
                                         jwks=jwks, grant_types=grant_types, by=by)
 
+    def add_redirect_uris(self, client_id: str, uris: Iterable[str]) -> None:
+        self._clients.add_redirect_uris(client_id, uris)
+
     def client(self, client_id: str) -> Client:
         return self._clients.client(client_id)
 
