@@ -1,11 +1,14 @@
 /** The app shell: sign-in gate, header, and the routes. */
-import { useEffect, useState } from "react";
+import { lazy, Suspense, useEffect, useState } from "react";
 import type { User } from "oidc-client-ts";
 import { completeSignIn, currentUser, signIn, signOut, startIdleLogoff, userManager } from "../auth/session";
-import { Viewer } from "../viewer/Viewer";
 import { ChartPage } from "./ChartPage";
 import { HomePage } from "./HomePage";
 import { Link, navigate, useLocation } from "./router";
+
+// The viewer (Cornerstone3D, codecs) is several megabytes: loaded only when a study is opened,
+// so the chart starts fast on a phone.
+const Viewer = lazy(() => import("../viewer/Viewer").then((m) => ({ default: m.Viewer })));
 
 type Gate = { state: "checking" } | { state: "signed-in"; user: User } | { state: "error"; message: string };
 
@@ -95,7 +98,9 @@ function Routes() {
     if (!study) return <NotFound what="No study was given: open the viewer from a chart or the worklist." />;
     return (
       <main className="viewer-page">
-        <Viewer key={`${study}|${search.get("prior") ?? ""}`} studyUid={study} priorUid={search.get("prior") ?? undefined} />
+        <Suspense fallback={<p aria-busy="true">Loading the viewer…</p>}>
+          <Viewer key={`${study}|${search.get("prior") ?? ""}`} studyUid={study} priorUid={search.get("prior") ?? undefined} />
+        </Suspense>
       </main>
     );
   }
