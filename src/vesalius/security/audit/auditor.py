@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 BATCH = 500
 #: Longest a recorded event waits before its batch is written (seconds).
 WINDOW = 0.05
+#: A writer thread with nothing to write for this long ends (seconds).
+IDLE = 2.0
 
 Forward = Callable[[ChainedRecord], None]
 
@@ -67,17 +69,16 @@ class Auditor:
                             how=how, observer=self.observer, subtype=subtype, patient=patient,
                             what=what, outcome_desc=outcome_desc)
         entry.check()  # a wrong code is a programming error: fail where it is made
-        self._ensure_started()
         self._queue.put(entry)
+        self._ensure_started()  # after the put: a writer that just went idle sees the entry
         if durable:
             self.flush()
 
     def flush(self, timeout: float = 30.0) -> None:
         """Wait until every record recorded before this call is in the store."""
-        if self._thread is None:
-            return
         marker = _Flush()
         self._queue.put(marker)
+        self._ensure_started()
         marker.done.wait(timeout)
 
     def stop(self) -> None:
@@ -90,8 +91,8 @@ class Auditor:
             self._on_stop()
 
     def _ensure_started(self) -> None:
-        if self._thread is not None:
-            return
+        # Always under the lock: an idle writer decides to end under it too, so an entry put
+        # before this call is either seen by that writer or by the one started here.
         with self._lock:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="vesalius-audit",
@@ -101,7 +102,16 @@ class Auditor:
     def _run(self) -> None:
         stopping = False
         while not stopping:
-            item = self._queue.get()
+            try:
+                item = self._queue.get(timeout=IDLE)
+            except queue.Empty:
+                # Idle: let the thread go, so an unused node (and its database pool) can be
+                # collected; the next record starts a new writer.
+                with self._lock:
+                    if self._queue.empty():
+                        self._thread = None
+                        return
+                continue
             batch: list[AuditRecord] = []
             markers: list[_Flush] = []
             while True:
