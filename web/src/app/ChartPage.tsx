@@ -1,5 +1,6 @@
 /** The patient chart: banner with allergy alert, record sections, labs, imaging timeline. */
 import { useEffect, useState, type ReactNode } from "react";
+import { ShowMore } from "./ShowMore";
 import { fetchChart, type Chart } from "../api/chart";
 import { ageFrom, conceptText, formatDate, nameText, type CodeableConcept, type Resource } from "../api/fhir";
 import { DocumentList } from "./Documents";
@@ -187,8 +188,10 @@ interface ItemView {
 function Items({ items, render, empty = "None recorded." }: { items: Resource[]; render: (r: Resource) => ItemView; empty?: string }) {
   if (items.length === 0) return <p className="muted">{empty}</p>;
   return (
+    <ShowMore total={items.length} limit={6}>
+      {(shown) => (
     <ul className="items">
-      {items.map((item) => {
+      {items.slice(0, shown).map((item) => {
         const view = render(item);
         return (
           <li key={`${item.resourceType}/${item.id}`} className={[view.alert ? "alert" : "", view.inactive ? "inactive" : ""].join(" ").trim() || undefined}>
@@ -198,6 +201,8 @@ function Items({ items, render, empty = "None recorded." }: { items: Resource[];
         );
       })}
     </ul>
+      )}
+    </ShowMore>
   );
 }
 

@@ -3,6 +3,7 @@
 import { useEffect, useMemo, useRef } from "react";
 import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
+import { ShowMore } from "./ShowMore";
 import { conceptText, formatDate, type CodeableConcept, type Resource } from "../api/fhir";
 
 interface Quantity {
@@ -120,6 +121,8 @@ export function LabResults({ observations, label }: { observations: Resource[]; 
           ))}
         </div>
       )}
+      <ShowMore total={rows.length} limit={20}>
+        {(shown) => (
       <div className="table-scroll">
         <table className="lab-table">
           <caption className="visually-hidden">{label}, newest first</caption>
@@ -134,7 +137,7 @@ export function LabResults({ observations, label }: { observations: Resource[]; 
             </tr>
           </thead>
           <tbody>
-            {rows.map((row, index) => (
+            {rows.slice(0, shown).map((row, index) => (
               <tr key={`${row.key}-${row.date}-${index}`} className={abnormal(row) ? "abnormal" : undefined}>
                 <td data-label="Date">{formatDate(row.date, true)}</td>
                 <td data-label="Test">{row.name}</td>
@@ -149,6 +152,8 @@ export function LabResults({ observations, label }: { observations: Resource[]; 
           </tbody>
         </table>
       </div>
+        )}
+      </ShowMore>
     </div>
   );
 }

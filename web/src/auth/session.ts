@@ -26,6 +26,8 @@ export const userManager = new UserManager({
   post_logout_redirect_uri: `${origin}/`,
   response_type: "code",
   scope: SCOPE,
+  // SMART App Launch: the FHIR server the token is for (https://hl7.org/fhir/smart-app-launch/app-launch.html#request-4)
+  extraQueryParams: { aud: `${origin}/fhir` },
   automaticSilentRenew: true,
   accessTokenExpiringNotificationTimeInSeconds: 60,
   loadUserInfo: true,
