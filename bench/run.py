@@ -24,7 +24,7 @@ from typing import Any
 
 import pynetdicom
 
-from bench import client, data, dimse, fhir, report
+from bench import client, data, dimse, fhir, report, viewer
 from bench.servers import (
     BENCH_DEST_AET,
     DimsePeers,
@@ -260,6 +260,28 @@ def dicomweb_phases(rec: Recorder, args: argparse.Namespace, ct_batches: list[da
     return {"small": ct_total + small, "large": ct_total + large}
 
 
+def viewer_phase(args: argparse.Namespace) -> dict[str, Any]:
+    """The web viewer on its own demo server (``bench.viewer``); a failure is recorded in
+    the results instead of losing the phases before it."""
+    started, load = time.monotonic(), list(os.getloadavg())
+    try:
+        out = viewer.run_phase(args.viewer_slices, args.viewer_runs, 0, args.keep,
+                               timeout_s=600)
+    except Exception as exc:  # the browser's errors are not OSError/RuntimeError
+        log(f"ERROR viewer phase: {type(exc).__name__}: {exc}")
+        out = {"error": f"{type(exc).__name__}: {exc}"[:1000]}
+    out["meta"] = viewer.describe("make bench (viewer phase of python -m bench.run)", started,
+                                  load)
+    return out
+
+
+def write_report(results: dict[str, Any]) -> None:
+    """``docs/performance.md``: the DICOM and FHIR sections, then the viewer's."""
+    PERFORMANCE_MD.write_text(report.markdown(results))
+    if "viewer" in results:
+        viewer.update_docs(PERFORMANCE_MD, viewer.section(results["viewer"]))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
     parser.add_argument("--scale", type=int, default=100_000,
@@ -293,7 +315,7 @@ def main(argv: list[str] | None = None) -> int:
                              "tenth and at all; bench/fhir.py); 0 skips the FHIR phases")
     args = parser.parse_args(argv)
     if args.report_only:
-        PERFORMANCE_MD.write_text(report.markdown(json.loads(args.results.read_text())))
+        write_report(json.loads(args.results.read_text()))
         log(f"report: {PERFORMANCE_MD}")
         return 0
     large = args.scale
@@ -364,6 +386,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.keep:
             shutil.rmtree(workroot, ignore_errors=True)
 
+    viewer_results = viewer_phase(args) if args.viewer_runs else None
     results = {
         "meta": {
             **report.environment(servers),
@@ -401,6 +424,8 @@ def main(argv: list[str] | None = None) -> int:
         }
     if fhir_results is not None:
         results["fhir"] = fhir_results
+    if viewer_results is not None:
+        results["viewer"] = viewer_results
     results["meta"]["disagreements"] = (
         check_agreement(rec.results, ["small", "large"])
         + check_dimse(rec.results, dimse_series, args.move_runs)
@@ -409,7 +434,7 @@ def main(argv: list[str] | None = None) -> int:
     args.results.write_text(json.dumps(results, indent=1))
     log(f"raw results: {args.results}")
     if not args.no_docs:
-        PERFORMANCE_MD.write_text(report.markdown(results))
+        write_report(results)
         log(f"report: {PERFORMANCE_MD}")
     for problem in results["meta"]["disagreements"]:
         log(f"DISAGREEMENT {problem}")

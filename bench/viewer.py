@@ -1,0 +1,352 @@
+"""Viewer benchmark: time to first image and to MPR for a CT of 200+ slices, on loopback.
+
+``python -m bench.viewer`` builds the web app if needed, starts ``vesalius serve --demo`` with
+a CT of ``--slices`` slices (fresh storage), signs in through the real sign-in form as the
+demo clinician in the Debian ``chromium`` (playwright, WebGL2 in software), then for each run
+opens ``/viewer?study=<CT>`` and ``/viewer?study=<CT>&layout=mpr`` in a freshly loaded page
+and measures, from the navigation's start (``performance.now()`` of the new document), when
+the viewports report their first non-blank render (``data-rendered="true"``, the app's
+readiness contract). Results are merged under ``"viewer"`` into ``bench/results/latest.json``
+and written between the viewer markers of ``docs/performance.md``; ``make bench`` runs the
+same phase after the others (``bench.run --viewer-runs``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from bench import report
+from bench.client import percentile
+from bench.data import cache_root
+from bench.servers import Server, _vesalius_cli, _vesalius_token, _wait_ready, free_port
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page, ViewportSize
+
+REPO = Path(__file__).resolve().parent.parent
+RESULTS = REPO / "bench" / "results" / "latest.json"
+PERFORMANCE_MD = REPO / "docs" / "performance.md"
+BUILD_UI = REPO / "scripts" / "build-ui.sh"
+CHROMIUM = "/usr/bin/chromium"
+#: Headless WebGL2 in software (SwiftShader); see the field notes.
+CHROMIUM_FLAGS = [
+    "--headless", "--no-sandbox", "--use-angle=swiftshader", "--enable-unsafe-swiftshader",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--no-first-run",
+]
+VIEWPORT: ViewportSize = {"width": 1280, "height": 900}
+MPR = ("axial", "sagittal", "coronal")
+VIEWER_START = "<!-- viewer:start -->"
+VIEWER_END = "<!-- viewer:end -->"
+DEMO_USER = "clinician"
+
+#: Installed in every document before the app runs: when a viewport element first carries
+#: data-rendered="true", note performance.now() (ms since this document's navigation began).
+_RENDER_CLOCK = """
+window.__rendered = {};
+new MutationObserver(() => {
+  for (const el of document.querySelectorAll('[data-testid^="viewport-"][data-rendered="true"]')) {
+    const name = el.getAttribute('data-testid').slice('viewport-'.length);
+    if (!(name in window.__rendered)) window.__rendered[name] = performance.now();
+  }
+}).observe(document, {subtree: true, childList: true, attributes: true,
+                      attributeFilter: ['data-rendered']});
+"""
+
+OHIF_NOTE = (
+    "OHIF (`@ohif/app` 3.x from npm, prebuilt `dist/`) was not measured beside it in this "
+    "run: it needs its own static server with an `app-config.js` pointing at our "
+    "`/dicom-web`, and a proxy that adds a bearer token to each of its requests (Vesalius "
+    "refuses anonymous DICOMweb); that harness is not written yet."
+)
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def build_ui() -> None:
+    done = subprocess.run(["sh", str(BUILD_UI)], cwd=REPO, capture_output=True, text=True,
+                          timeout=1800)
+    if done.returncode != 0:
+        raise RuntimeError(f"building the web app failed: {done.stderr[-2000:]}")
+
+
+def start_demo(workdir: Path, slices: int, workers: int) -> tuple[Server, dict[str, str]]:
+    """``vesalius serve --demo`` with a ``slices``-slice CT; its DICOMweb credentials."""
+    workdir.mkdir(parents=True)
+    port = free_port()
+    exe, env = _vesalius_cli()
+    env = {**env, "VESALIUS_DEMO_CT_SLICES": str(slices)}
+    log_path = workdir / "server.log"
+    with log_path.open("wb") as out:
+        process = subprocess.Popen(
+            [exe, "serve", "--demo", "--data-dir", str(workdir / "data"),
+             "--host", "127.0.0.1", "--http-port", str(port), "--dicom-port", "0",
+             *(["--http-workers", str(workers)] if workers else [])],
+            stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    server = Server("Vesalius", base, base + "/dicom-web", process.pid, workdir, process)
+    try:
+        # The demo (two CTs of ``slices`` slices) is generated and stored before it listens.
+        server.version = str(_wait_ready(server, "/healthz", log_path, timeout=900)
+                             .json().get("version", ""))
+        headers = _vesalius_token(exe, env, workdir / "data", port)
+    except BaseException:
+        server.stop()
+        raise
+    return server, headers
+
+
+def demo_password(server: Server, username: str) -> str:
+    """The password ``serve --demo`` prints for a demo account (as a person reads it)."""
+    printed = re.search(rf"^\s+{re.escape(username)}\s+password (\S+)",
+                        (server.workdir / "server.log").read_text(errors="replace"),
+                        re.MULTILINE)
+    if printed is None:
+        raise RuntimeError(f"serve --demo printed no password for {username}")
+    return printed.group(1)
+
+
+def current_ct(server: Server, headers: dict[str, str]) -> tuple[str, int]:
+    """The newest CT study (QIDO-RS) and its number of instances."""
+    response = httpx.get(f"{server.dicomweb}/studies", headers=headers, timeout=30,
+                         params={"ModalitiesInStudy": "CT", "includefield": "00201208"})
+    response.raise_for_status()
+    newest = max(response.json(), key=lambda s: s["00080020"]["Value"][0])
+    return newest["0020000D"]["Value"][0], int(newest["00201208"]["Value"][0])
+
+
+def sign_in(page: Page, server: Server) -> None:
+    page.goto(server.base_url + "/")
+    page.wait_for_url("**/auth/**")
+    page.locator("#username").fill(DEMO_USER)
+    page.locator("#password").fill(demo_password(server, DEMO_USER))
+    page.locator("button[type=submit]").click()
+    page.wait_for_url(lambda url: "/auth/" not in url and "/callback" not in url)
+
+
+def open_viewer(page: Page, url: str, viewports: tuple[str, ...],
+                timeout_s: float) -> dict[str, float]:
+    """Load ``url`` as a new document; ms from its navigation start to each viewport's first
+    render. The session (in the tab's storage) survives the reload, the images do not."""
+    page.goto("about:blank")
+    page.goto(url, wait_until="commit")
+    for name in viewports:
+        page.locator(f"[data-testid=viewport-{name}][data-rendered=true]").wait_for(
+            timeout=timeout_s * 1000)
+    rendered: dict[str, float] = page.evaluate("window.__rendered")
+    return {name: rendered[name] for name in viewports}
+
+
+def summary(values_ms: list[float]) -> dict[str, Any]:
+    seconds = [v / 1000 for v in values_ms]
+    return {"median_ms": percentile(seconds, 50) * 1000, "p95_ms": percentile(seconds, 95) * 1000,
+            "runs": len(values_ms), "ms": values_ms}
+
+
+def measure(server: Server, headers: dict[str, str], runs: int,
+            timeout_s: float) -> dict[str, Any]:
+    """One untimed warm-up of each layout, then ``runs`` timed opens of each."""
+    from playwright.sync_api import sync_playwright
+
+    study, instances = current_ct(server, headers)
+    log(f"CT study {study}: {instances} instances")
+    stack_url = f"{server.base_url}/viewer?study={study}"
+    mpr_url = f"{stack_url}&layout=mpr"
+    first: list[float] = []
+    mpr: list[float] = []
+    per_view: dict[str, list[float]] = {name: [] for name in MPR}
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        version = browser.version
+        try:
+            context = browser.new_context(viewport=VIEWPORT)
+            context.add_init_script(_RENDER_CLOCK)
+            page = context.new_page()
+            sign_in(page, server)
+            log("signed in; warm-up (untimed)")
+            open_viewer(page, stack_url, ("stack",), timeout_s)
+            open_viewer(page, mpr_url, MPR, timeout_s)
+            for run in range(runs):
+                stack = open_viewer(page, stack_url, ("stack",), timeout_s)["stack"]
+                views = open_viewer(page, mpr_url, MPR, timeout_s)
+                first.append(stack)
+                mpr.append(max(views.values()))
+                for name in MPR:
+                    per_view[name].append(views[name])
+                log(f"  run {run + 1}: first image {stack:.0f} ms, MPR "
+                    f"{mpr[-1]:.0f} ms ({', '.join(f'{n} {v:.0f}' for n, v in views.items())})")
+            context.close()
+        finally:
+            browser.close()
+    return {
+        "study_instances": instances, "chromium": version, "viewport": VIEWPORT,
+        "first_image": summary(first), "mpr": summary(mpr),
+        "mpr_viewports": {name: summary(values) for name, values in per_view.items()},
+    }
+
+
+def run_phase(slices: int, runs: int, workers: int, keep: bool,
+              timeout_s: float) -> dict[str, Any]:
+    """Build, serve, measure, stop: the ``"viewer"`` part of the results."""
+    build_ui()
+    cache_root().mkdir(parents=True, exist_ok=True)
+    workroot = Path(tempfile.mkdtemp(prefix="viewer-", dir=cache_root()))
+    started = time.monotonic()
+    log(f"starting vesalius serve --demo with a {slices}-slice CT (the demo loads first)")
+    server, headers = start_demo(workroot / "vesalius", slices, workers)
+    log(f"Vesalius {server.version} at {server.base_url} (pid {server.pid}), demo loaded in "
+        f"{time.monotonic() - started:.0f} s")
+    try:
+        out = measure(server, headers, runs, timeout_s)
+    finally:
+        log(f"stopping Vesalius (pid {server.pid})")
+        server.stop()
+        if not keep:
+            shutil.rmtree(workroot, ignore_errors=True)
+    out.update(slices=slices, http_workers=workers or None, servers=[server.name],
+               versions={server.name: server.version}, ohif={"measured": False,
+                                                             "reason": OHIF_NOTE})
+    return out
+
+
+def describe(command: str, started: float, load_at_start: list[float]) -> dict[str, Any]:
+    return {
+        **report.environment([]),
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "command": command, "wall_seconds": time.monotonic() - started,
+        "load_average_at_start": load_at_start, "load_average_at_end": list(os.getloadavg()),
+    }
+
+
+def _ms(value: float | None) -> str:
+    return "—" if value is None else f"{value:,.0f}"
+
+
+def section(viewer: dict[str, Any]) -> str:
+    """The "Viewer" section of ``docs/performance.md``, between its markers."""
+    meta = viewer["meta"]
+    if "first_image" not in viewer:
+        return "\n".join([VIEWER_START, "## Viewer", "",
+                          f"Not measured in the run of {meta['date']} (`{meta['command']}`): "
+                          f"{viewer.get('error', 'no results')}", VIEWER_END])
+    first, mpr = viewer["first_image"], viewer["mpr"]
+    lines = [
+        VIEWER_START, "## Viewer", "",
+        "Generated by `bench/viewer.py` (standalone: `python -m bench.viewer`; `make bench` "
+        "runs the same phase last); raw numbers under `\"viewer\"` in "
+        "`bench/results/latest.json`.",
+        "",
+        f"- Date: {meta['date']}",
+        f"- Machine: {meta['cpu']}, {meta['cores']} cores, {meta['ram_gib']} GiB RAM; "
+        f"{meta['os']}",
+        f"- Vesalius {viewer['versions'].get('Vesalius')} (`vesalius serve --demo`, embedded "
+        "SQLite, HTTP workers: "
+        f"{viewer['http_workers'] or 'default (one per core)'}), on loopback",
+        f"- Browser: Debian Chromium {viewer['chromium']}, headless, WebGL2 in software "
+        "(SwiftShader: no GPU on this machine, so every frame is drawn by the CPU that also "
+        f"runs the server), window {viewer['viewport']['width']}x"
+        f"{viewer['viewport']['height']}",
+        f"- Command: `{meta['command']}`; wall time {meta['wall_seconds'] / 60:.1f} min"
+        + report._load(meta),
+        f"- Data: the demo's current CT head, {viewer['study_instances']} axial slices of "
+        "512x512, 16-bit, uncompressed (Explicit VR Little Endian)",
+        "- Each run loads the viewer as a new document (the JavaScript comes from the "
+        "browser's cache, the images from the server: nothing is kept between runs); times "
+        "run from the navigation's start to the viewport's first non-blank render "
+        "(`data-rendered=\"true\"`). One untimed warm-up of each layout first.",
+        "",
+        "| Measure | Median (ms) | p95 (ms) | Runs (ms) |",
+        "|---|---:|---:|---|",
+        f"| Time to first image (stack, `/viewer?study=…`) | {_ms(first['median_ms'])} "
+        f"| {_ms(first['p95_ms'])} | {', '.join(_ms(v) for v in first['ms'])} |",
+        f"| Time until axial, sagittal and coronal are rendered (`&layout=mpr`) "
+        f"| {_ms(mpr['median_ms'])} | {_ms(mpr['p95_ms'])} "
+        f"| {', '.join(_ms(v) for v in mpr['ms'])} |",
+    ]
+    for name, values in viewer["mpr_viewports"].items():
+        lines.append(f"| — {name} | {_ms(values['median_ms'])} | {_ms(values['p95_ms'])} "
+                     f"| {', '.join(_ms(v) for v in values['ms'])} |")
+    ohif = viewer.get("ohif", {})
+    lines += ["", f"Peer: {ohif.get('reason', '')}" if not ohif.get("measured") else "",
+              VIEWER_END]
+    return "\n".join(lines)
+
+
+def update_docs(path: Path, text_section: str) -> None:
+    """Replace the text between the viewer markers (or append it): other sections stay."""
+    text = path.read_text() if path.exists() else ""
+    start, end = text.find(VIEWER_START), text.find(VIEWER_END)
+    if start >= 0 and end > start:
+        text = text[:start] + text_section + text[end + len(VIEWER_END):]
+    else:
+        text = text.rstrip("\n") + "\n\n" + text_section + "\n"
+    path.write_text(text)
+
+
+def merge_results(path: Path, viewer: dict[str, Any]) -> None:
+    """``"viewer"`` replaced, every other key kept."""
+    results = json.loads(path.read_text()) if path.exists() else {}
+    results["viewer"] = viewer
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=1))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.viewer", description=__doc__)
+    parser.add_argument("--slices", type=int, default=200,
+                        help="slices of the demo CT (default %(default)s; the target is 200+)")
+    parser.add_argument("--runs", type=int, default=5, help="timed opens of each layout")
+    parser.add_argument("--http-workers", type=int, default=0,
+                        help="the server's HTTP workers (default: one per core)")
+    parser.add_argument("--timeout", type=float, default=600,
+                        help="seconds one viewer load may take before the run fails")
+    parser.add_argument("--results", type=Path, default=RESULTS)
+    parser.add_argument("--no-docs", action="store_true",
+                        help="write only the JSON results, not docs/performance.md")
+    parser.add_argument("--keep", action="store_true", help="keep the server's data directory")
+    args = parser.parse_args(argv)
+    if not Path(CHROMIUM).exists():
+        parser.error(f"{CHROMIUM} is missing (Debian package chromium; make system-deps)")
+
+    signal.signal(signal.SIGTERM, _terminate)
+    started = time.monotonic()
+    load_at_start = list(os.getloadavg())
+    viewer = run_phase(args.slices, args.runs, args.http_workers, args.keep, args.timeout)
+    words = argv if argv is not None else sys.argv[1:]
+    viewer["meta"] = describe(" ".join(["python -m bench.viewer", *words]), started,
+                              load_at_start)
+    merge_results(args.results, viewer)
+    log(f"raw results: {args.results} (key \"viewer\")")
+    if not args.no_docs:
+        update_docs(PERFORMANCE_MD, section(viewer))
+        log(f"report: {PERFORMANCE_MD}")
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        log("interrupted; server stopped")
+        sys.exit(130)
