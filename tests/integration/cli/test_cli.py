@@ -58,7 +58,8 @@ def test_serve_with_demo_answers_healthz_and_dicomweb(tmp_path: Path) -> None:
     config.write_text("[vesalius]\ndemo_ct_slices = 6\n")
     process = subprocess.Popen(
         [*VESALIUS, "serve", "--data-dir", str(tmp_path / "data"), "--config", str(config),
-         "--host", "127.0.0.1", "--http-port", str(port), "--demo"],
+         "--host", "127.0.0.1", "--http-port", str(port), "--dicom-port", str(free_port()),
+         "--demo"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         deadline = time.monotonic() + 120
