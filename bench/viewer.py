@@ -6,7 +6,8 @@ demo clinician in the Debian ``chromium`` (playwright, WebGL2 in software), then
 opens ``/viewer?study=<CT>`` and ``/viewer?study=<CT>&layout=mpr`` in a freshly loaded page
 and measures, from the navigation's start (``performance.now()`` of the new document), when
 the viewports report their first non-blank render (``data-rendered="true"``, the app's
-readiness contract). Results are merged under ``"viewer"`` into ``bench/results/latest.json``
+readiness contract). OHIF (``@ohif/app`` from npm, see ``bench/viewer_ohif.py``) opens the
+same study after each run, timed the same way (``--no-ohif`` leaves it out). Results are merged under ``"viewer"`` into ``bench/results/latest.json``
 and written between the viewer markers of ``docs/performance.md``; ``make bench`` runs the
 same phase after the others (``bench.run --viewer-runs``).
 """
@@ -14,6 +15,7 @@ same phase after the others (``bench.run --viewer-runs``).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import os
@@ -30,13 +32,13 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from bench import report
+from bench import report, viewer_ohif
 from bench.client import percentile
 from bench.data import cache_root
 from bench.servers import Server, _vesalius_cli, _vesalius_token, _wait_ready, free_port
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Page, ViewportSize
+    from playwright.sync_api import Browser, Page, ViewportSize
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "results" / "latest.json"
@@ -68,11 +70,15 @@ new MutationObserver(() => {
                       attributeFilter: ['data-rendered']});
 """
 
-OHIF_NOTE = (
-    "OHIF (`@ohif/app` 3.x from npm, prebuilt `dist/`) was not measured beside it in this "
-    "run: it needs its own static server with an `app-config.js` pointing at our "
-    "`/dicom-web`, and a proxy that adds a bearer token to each of its requests (Vesalius "
-    "refuses anonymous DICOMweb); that harness is not written yet."
+OHIF_SETUP = (
+    "OHIF ({package}, the npm package's prebuilt `dist/`, its default extensions and modes) "
+    "opened the same study in the same browser, right after each Vesalius run: "
+    "`/viewer?StudyInstanceUIDs=…` for the first image and its `mpr` hanging protocol for MPR, "
+    "timed the same way (first non-blank render of its Cornerstone3D canvases, sampled each "
+    "animation frame). It is served by a small local server (`bench/viewer_ohif.py`) that "
+    "passes `/dicom-web` through to Vesalius, so its requests cross one more local HTTP hop "
+    "than the Vesalius app's; it sends the bench client's bearer token (`system/*.cruds`), "
+    "where the Vesalius app signs in as the demo clinician."
 )
 
 
@@ -164,9 +170,52 @@ def summary(values_ms: list[float]) -> dict[str, Any]:
             "runs": len(values_ms), "ms": values_ms}
 
 
-def measure(server: Server, headers: dict[str, str], runs: int,
-            timeout_s: float) -> dict[str, Any]:
-    """One untimed warm-up of each layout, then ``runs`` timed opens of each."""
+class Ohif:
+    """OHIF's side of the runs: its own browser context (the bench's bearer token on every
+    request), a failure recorded instead of ending the Vesalius runs."""
+
+    def __init__(self, browser: Browser, base: str, headers: dict[str, str], study: str,
+                 timeout_s: float) -> None:
+        self.stack_url = f"{base}/viewer?StudyInstanceUIDs={study}"
+        self.mpr_url = f"{self.stack_url}&hangingProtocolId=mpr"
+        self.timeout_s = timeout_s
+        self.first: list[float] = []
+        self.mpr: list[float] = []
+        self.error = ""
+        context = browser.new_context(viewport=VIEWPORT, extra_http_headers=headers)
+        context.add_init_script(viewer_ohif.RENDER_CLOCK)
+        self.page = context.new_page()
+
+    def run(self, timed: bool) -> str:
+        if self.error:
+            return ""
+        try:
+            first = viewer_ohif.open_ohif(self.page, self.stack_url, 1, self.timeout_s)
+            mpr = viewer_ohif.open_ohif(self.page, self.mpr_url, len(MPR), self.timeout_s)
+        except Exception as exc:  # playwright's errors: recorded, OHIF is left out
+            self.error = f"{type(exc).__name__}: {exc}"[:500]
+            log(f"  ERROR OHIF: {self.error}")
+            return ""
+        if timed:
+            self.first.append(first)
+            self.mpr.append(mpr)
+        return f"; OHIF first image {first:.0f} ms, MPR {mpr:.0f} ms"
+
+    def results(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"measured": bool(self.first), "package":
+                               f"{viewer_ohif.OHIF_PACKAGE}@{viewer_ohif.OHIF_VERSION}"}
+        if self.first:
+            out.update(first_image=summary(self.first), mpr=summary(self.mpr))
+        if self.error:
+            out["error"] = self.error
+        return out
+
+
+def measure(server: Server, headers: dict[str, str], runs: int, timeout_s: float,
+            ohif: bool) -> dict[str, Any]:
+    """One untimed warm-up of each layout, then ``runs`` timed opens of each; with ``ohif``
+    OHIF opens the same study right after each of ours (interleaved, so both see the same
+    load on this shared machine)."""
     from playwright.sync_api import sync_playwright
 
     study, instances = current_ct(server, headers)
@@ -176,38 +225,45 @@ def measure(server: Server, headers: dict[str, str], runs: int,
     first: list[float] = []
     mpr: list[float] = []
     per_view: dict[str, list[float]] = {name: [] for name in MPR}
-    with sync_playwright() as playwright:
+    with contextlib.ExitStack() as stack:
+        playwright = stack.enter_context(sync_playwright())
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        stack.callback(browser.close)
+        peer: Ohif | None = None
+        if ohif:
+            base = stack.enter_context(viewer_ohif.serve_ohif(server.base_url))
+            peer = Ohif(browser, base, headers, study, timeout_s)
+        context = browser.new_context(viewport=VIEWPORT)
+        context.add_init_script(_RENDER_CLOCK)
+        page = context.new_page()
+        sign_in(page, server)
+        log("signed in; warm-up (untimed)")
+        open_viewer(page, stack_url, ("stack",), timeout_s)
+        open_viewer(page, mpr_url, MPR, timeout_s)
+        if peer:
+            peer.run(timed=False)
+        for run in range(runs):
+            one = open_viewer(page, stack_url, ("stack",), timeout_s)["stack"]
+            views = open_viewer(page, mpr_url, MPR, timeout_s)
+            first.append(one)
+            mpr.append(max(views.values()))
+            for name in MPR:
+                per_view[name].append(views[name])
+            other = peer.run(timed=True) if peer else ""
+            log(f"  run {run + 1}: first image {one:.0f} ms, MPR {mpr[-1]:.0f} ms "
+                f"({', '.join(f'{n} {v:.0f}' for n, v in views.items())}){other}")
         version = browser.version
-        try:
-            context = browser.new_context(viewport=VIEWPORT)
-            context.add_init_script(_RENDER_CLOCK)
-            page = context.new_page()
-            sign_in(page, server)
-            log("signed in; warm-up (untimed)")
-            open_viewer(page, stack_url, ("stack",), timeout_s)
-            open_viewer(page, mpr_url, MPR, timeout_s)
-            for run in range(runs):
-                stack = open_viewer(page, stack_url, ("stack",), timeout_s)["stack"]
-                views = open_viewer(page, mpr_url, MPR, timeout_s)
-                first.append(stack)
-                mpr.append(max(views.values()))
-                for name in MPR:
-                    per_view[name].append(views[name])
-                log(f"  run {run + 1}: first image {stack:.0f} ms, MPR "
-                    f"{mpr[-1]:.0f} ms ({', '.join(f'{n} {v:.0f}' for n, v in views.items())})")
-            context.close()
-        finally:
-            browser.close()
-    return {
+    out: dict[str, Any] = {
         "study_instances": instances, "chromium": version, "viewport": VIEWPORT,
         "first_image": summary(first), "mpr": summary(mpr),
         "mpr_viewports": {name: summary(values) for name, values in per_view.items()},
     }
+    out["ohif"] = peer.results() if peer else {"measured": False, "reason": "--no-ohif"}
+    return out
 
 
-def run_phase(slices: int, runs: int, workers: int, keep: bool,
-              timeout_s: float) -> dict[str, Any]:
+def run_phase(slices: int, runs: int, workers: int, keep: bool, timeout_s: float,
+              ohif: bool = True) -> dict[str, Any]:
     """Build, serve, measure, stop: the ``"viewer"`` part of the results."""
     build_ui()
     cache_root().mkdir(parents=True, exist_ok=True)
@@ -218,15 +274,14 @@ def run_phase(slices: int, runs: int, workers: int, keep: bool,
     log(f"Vesalius {server.version} at {server.base_url} (pid {server.pid}), demo loaded in "
         f"{time.monotonic() - started:.0f} s")
     try:
-        out = measure(server, headers, runs, timeout_s)
+        out = measure(server, headers, runs, timeout_s, ohif)
     finally:
         log(f"stopping Vesalius (pid {server.pid})")
         server.stop()
         if not keep:
             shutil.rmtree(workroot, ignore_errors=True)
     out.update(slices=slices, http_workers=workers or None, servers=[server.name],
-               versions={server.name: server.version}, ohif={"measured": False,
-                                                             "reason": OHIF_NOTE})
+               versions={server.name: server.version})
     return out
 
 
@@ -287,10 +342,32 @@ def section(viewer: dict[str, Any]) -> str:
     for name, values in viewer["mpr_viewports"].items():
         lines.append(f"| — {name} | {_ms(values['median_ms'])} | {_ms(values['p95_ms'])} "
                      f"| {', '.join(_ms(v) for v in values['ms'])} |")
-    ohif = viewer.get("ohif", {})
-    lines += ["", f"Peer: {ohif.get('reason', '')}" if not ohif.get("measured") else "",
-              VIEWER_END]
+    lines += ["", *_ohif_lines(viewer.get("ohif", {}), first, mpr), VIEWER_END]
     return "\n".join(lines)
+
+
+def _ohif_lines(ohif: dict[str, Any], first: dict[str, Any], mpr: dict[str, Any]) -> list[str]:
+    """The peer's table (ratios > 1: Vesalius is faster), or why it is missing."""
+    if not ohif.get("measured"):
+        why = ohif.get("error") or ohif.get("reason") or "not run"
+        return [f"OHIF was not measured in this run: {why}", ""]
+    lines = [OHIF_SETUP.format(package=f"`{ohif['package']}`"), "",
+             "| Measure | Vesalius median (ms) | OHIF median (ms) | Vesalius p95 (ms) "
+             "| OHIF p95 (ms) | OHIF / Vesalius (median) | OHIF runs (ms) |",
+             "|---|---:|---:|---:|---:|---:|---|"]
+    for label, ours, theirs in (("Time to first image", first, ohif["first_image"]),
+                                ("Time until the three MPR viewports are rendered", mpr,
+                                 ohif["mpr"])):
+        ratio = theirs["median_ms"] / ours["median_ms"] if ours["median_ms"] else None
+        lines.append(f"| {label} | {_ms(ours['median_ms'])} | {_ms(theirs['median_ms'])} "
+                     f"| {_ms(ours['p95_ms'])} | {_ms(theirs['p95_ms'])} "
+                     f"| {'—' if ratio is None else f'{ratio:.2f}x'} "
+                     f"| {', '.join(_ms(v) for v in theirs['ms'])} |")
+    if ohif.get("error"):
+        lines.append(f"\nOHIF error after some runs: {ohif['error']}")
+    lines += ["", "Both viewers fill the MPR volume progressively: these times are until each "
+              "of the three viewports first shows the CT, not until every slice is loaded.", ""]
+    return lines
 
 
 def update_docs(path: Path, text_section: str) -> None:
@@ -325,6 +402,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-docs", action="store_true",
                         help="write only the JSON results, not docs/performance.md")
     parser.add_argument("--keep", action="store_true", help="keep the server's data directory")
+    parser.add_argument("--no-ohif", action="store_true",
+                        help="skip OHIF (@ohif/app from npm, fetched once with npm pack)")
     args = parser.parse_args(argv)
     if not Path(CHROMIUM).exists():
         parser.error(f"{CHROMIUM} is missing (Debian package chromium; make system-deps)")
@@ -332,7 +411,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _terminate)
     started = time.monotonic()
     load_at_start = list(os.getloadavg())
-    viewer = run_phase(args.slices, args.runs, args.http_workers, args.keep, args.timeout)
+    viewer = run_phase(args.slices, args.runs, args.http_workers, args.keep, args.timeout,
+                       ohif=not args.no_ohif)
     words = argv if argv is not None else sys.argv[1:]
     viewer["meta"] = describe(" ".join(["python -m bench.viewer", *words]), started,
                               load_at_start)
