@@ -65,6 +65,8 @@ export function createToolGroup(
   ToolGroupManager.destroyToolGroup(id);
   const group = ToolGroupManager.createToolGroup(id);
   if (!group) throw new Error(`tool group ${id} could not be created`);
+  // Viewports first: crosshairs need to see all of them when they become active.
+  for (const viewportId of viewportIds) group.addViewport(viewportId, renderingEngineId);
   if (kind === "volume3d") {
     group.addTool(TrackballRotateTool.toolName);
     group.addTool(ZoomTool.toolName);
@@ -100,7 +102,6 @@ export function createToolGroup(
     if (kind === "stack") group.setToolEnabled(KeyImageTool.toolName);
     setPrimaryTool(group, initialPrimary);
   }
-  for (const viewportId of viewportIds) group.addViewport(viewportId, renderingEngineId);
   return group;
 }
 
