@@ -271,8 +271,3 @@ def may_dimse(caller: DimseCaller, action: str, unknown_permissions: Collection[
     granted = (caller.registered_permissions if caller.registered_permissions is not None
                else frozenset(unknown_permissions))
     return needed in granted
-
-
-def may_use(principal: Principal, function: str, policy: Policy = DEFAULT_POLICY) -> bool:
-    """Whether ``principal`` may use a function that is not patient data."""
-    return policy.may_use(principal, function)
