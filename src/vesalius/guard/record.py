@@ -119,13 +119,13 @@ class RecordGuard:
             raise Forbidden(f"{what} needs access to every patient's record")
 
     def _check_write(self, resource: dict[str, Any]) -> str:
-        """A written resource must stay inside the caller's patients."""
+        """Every patient a written resource belongs to must be one of the caller's."""
         patients = self._record.patients_of(resource)
         kind = str(resource.get("resourceType", ""))
         if self.scope.patients is not None and (kind == "Patient" or patients):
             if kind == "Patient" and not resource.get("id"):
                 return ""  # registering a new patient
-            if not any(self.scope.has_patient(p) for p in patients):
+            if not patients or not all(self.scope.has_patient(p) for p in patients):
                 raise NotFound("the patient this resource belongs to is not known")
         return min(patients) if patients else ""
 
