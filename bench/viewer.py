@@ -7,9 +7,10 @@ opens ``/viewer?study=<CT>`` and ``/viewer?study=<CT>&layout=mpr`` in a freshly 
 and measures, from the navigation's start (``performance.now()`` of the new document), when
 the viewports report their first non-blank render (``data-rendered="true"``, the app's
 readiness contract). OHIF (``@ohif/app`` from npm, see ``bench/viewer_ohif.py``) opens the
-same study after each run, timed the same way (``--no-ohif`` leaves it out). Results are merged under ``"viewer"`` into ``bench/results/latest.json``
-and written between the viewer markers of ``docs/performance.md``; ``make bench`` runs the
-same phase after the others (``bench.run --viewer-runs``).
+same study after each run, timed the same way (``--no-ohif`` leaves it out). Results are
+merged under ``"viewer"`` into ``bench/results/latest.json`` and written between the viewer
+markers of ``docs/performance.md``; ``make bench`` runs the same phase after the others
+(``bench.run --viewer-runs``).
 """
 
 from __future__ import annotations
@@ -56,6 +57,8 @@ MPR = ("axial", "sagittal", "coronal")
 VIEWER_START = "<!-- viewer:start -->"
 VIEWER_END = "<!-- viewer:end -->"
 DEMO_USER = "clinician"
+#: Pause between two measurements (see ``settle``).
+SETTLE_S = 2.0
 
 #: Installed in every document before the app runs: when a viewport element first carries
 #: data-rendered="true", note performance.now() (ms since this document's navigation began).
@@ -155,13 +158,21 @@ def open_viewer(page: Page, url: str, viewports: tuple[str, ...],
                 timeout_s: float) -> dict[str, float]:
     """Load ``url`` as a new document; ms from its navigation start to each viewport's first
     render. The session (in the tab's storage) survives the reload, the images do not."""
-    page.goto("about:blank")
     page.goto(url, wait_until="commit")
     for name in viewports:
         page.locator(f"[data-testid=viewport-{name}][data-rendered=true]").wait_for(
             timeout=timeout_s * 1000)
     rendered: dict[str, float] = page.evaluate("window.__rendered")
+    settle(page)
     return {name: rendered[name] for name in viewports}
+
+
+def settle(page: Page) -> None:
+    """Leave the viewer at once, so its remaining loading (the rest of the series, the
+    volume) does not compete with the next measurement, and give the server a moment to
+    finish the requests it already has."""
+    page.goto("about:blank")
+    time.sleep(SETTLE_S)
 
 
 def summary(values_ms: list[float]) -> dict[str, Any]:
@@ -329,9 +340,11 @@ def section(viewer: dict[str, Any]) -> str:
         "- Each run loads the viewer as a new document (the JavaScript comes from the "
         "browser's cache, the images from the server: nothing is kept between runs); times "
         "run from the navigation's start to the viewport's first non-blank render "
-        "(`data-rendered=\"true\"`). One untimed warm-up of each layout first.",
+        "(`data-rendered=\"true\"`). Right after, the page goes blank and the bench waits "
+        f"{SETTLE_S:.0f} s, so no viewer keeps loading during the next measurement. One "
+        "untimed warm-up of each layout first.",
         "",
-        "| Measure | Median (ms) | p95 (ms) | Runs (ms) |",
+        "| Measure (Vesalius) | Median (ms) | p95 (ms) | Runs (ms) |",
         "|---|---:|---:|---|",
         f"| Time to first image (stack, `/viewer?study=…`) | {_ms(first['median_ms'])} "
         f"| {_ms(first['p95_ms'])} | {', '.join(_ms(v) for v in first['ms'])} |",
@@ -351,7 +364,10 @@ def _ohif_lines(ohif: dict[str, Any], first: dict[str, Any], mpr: dict[str, Any]
     if not ohif.get("measured"):
         why = ohif.get("error") or ohif.get("reason") or "not run"
         return [f"OHIF was not measured in this run: {why}", ""]
-    lines = [OHIF_SETUP.format(package=f"`{ohif['package']}`"), "",
+    lines = [OHIF_SETUP.format(package=f"`{ohif['package']}`"),
+             f"A ratio above 1 means Vesalius was faster; with {first['runs']} runs, p95 "
+             "(nearest rank) is the slowest run.",
+             "",
              "| Measure | Vesalius median (ms) | OHIF median (ms) | Vesalius p95 (ms) "
              "| OHIF p95 (ms) | OHIF / Vesalius (median) | OHIF runs (ms) |",
              "|---|---:|---:|---:|---:|---:|---|"]

@@ -46,6 +46,8 @@ OHIF_VERSION = "3.13.2"
 #: The registry's ``dist.integrity`` of that version (``npm view @ohif/app@3.13.2 dist``).
 OHIF_INTEGRITY = ("sha512-WZdxmpmG7rqFgW9ZJLcbgr3XCtLi1KDNPoMaeY5PPe6j4G4fjEjjkycZM6C6Zk2F87BKx"
                   "Ffpq+jd5xXZB9E8EA==")
+#: Pause after each measurement, as for the Vesalius app (``bench.viewer.settle``).
+SETTLE_S = 2.0
 #: Request headers passed through to Vesalius (everything DICOMweb needs), and back.
 _FORWARD = ("accept", "authorization", "range", "if-none-match")
 _BACK = ("content-type", "content-length", "etag", "cache-control", "content-range")
@@ -212,11 +214,13 @@ def serve_ohif(upstream: str) -> Iterator[str]:
 def open_ohif(page: Page, url: str, viewports: int, timeout_s: float) -> float:
     """Load OHIF's viewer at ``url`` as a new document; ms until ``viewports`` of its
     viewport canvases have shown something."""
-    page.goto("about:blank")
     page.goto(url, wait_until="commit")
     page.wait_for_function(f"window.__rendered.length >= {viewports}",
                            timeout=timeout_s * 1000, polling=100)
     rendered: list[float] = page.evaluate("window.__rendered")
+    # Stop OHIF's prefetching of the rest of the series before the next measurement.
+    page.goto("about:blank")
+    time.sleep(SETTLE_S)
     return rendered[viewports - 1]
 
 
