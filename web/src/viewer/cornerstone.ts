@@ -1,8 +1,8 @@
 /**
  * One-time Cornerstone3D setup: core, the DICOM image loader (wadors, with the bearer token on
- * every request), tools, and a bounded image cache.
+ * every request), tools, a bounded image cache, and the order in which volumes load.
  */
-import { cache, init as coreInit } from "@cornerstonejs/core";
+import { Enums, cache, init as coreInit, utilities, type Types } from "@cornerstonejs/core";
 import { init as loaderInit } from "@cornerstonejs/dicom-image-loader";
 import {
   AngleTool,
@@ -33,6 +33,33 @@ export function cacheBudgetBytes(): number {
   return Math.round(Math.min(2048, Math.max(384, (deviceGiB * 1024) / 4)) * MIB);
 }
 
+const { ImageQualityStatus, RequestType } = Enums;
+
+/** A loaded slice also stands in for its neighbours until they arrive (Cornerstone's replicate). */
+const NEIGHBOURS: Types.NearbyFrames[] = [
+  { offset: -1, imageQualityStatus: ImageQualityStatus.ADJACENT_REPLICATE },
+  { offset: 1, imageQualityStatus: ImageQualityStatus.ADJACENT_REPLICATE },
+  { offset: 2, imageQualityStatus: ImageQualityStatus.FAR_REPLICATE },
+];
+
+/**
+ * The order a volume's slices are requested in (Cornerstone's ProgressiveRetrieveImages stages).
+ * Without a configuration a StreamingImageVolume requests its slices last to first, so the axial
+ * viewport (which opens at the middle slice) stayed blank until half the series had arrived
+ * while sagittal and coronal already showed the top slices. Here: the middle slice first (the
+ * axial view), then every 4th slice standing in for its neighbours (sagittal and coronal show
+ * the whole extent at once), then the rest; requests are sent in this order.
+ */
+export const VOLUME_RETRIEVE_STAGES: Types.RetrieveStage[] = [
+  { id: "middle", positions: [0.5], requestType: RequestType.Interaction, priority: 0, nearbyFrames: NEIGHBOURS },
+  { id: "quarter", decimate: 4, offset: 3, requestType: RequestType.Interaction, priority: 1, nearbyFrames: NEIGHBOURS },
+  { id: "half", decimate: 4, offset: 1, requestType: RequestType.Interaction, priority: 2, nearbyFrames: NEIGHBOURS },
+  { id: "threeQuarters", decimate: 4, offset: 2, requestType: RequestType.Interaction, priority: 3 },
+  { id: "all", decimate: 4, offset: 0, requestType: RequestType.Interaction, priority: 4 },
+  // A slice whose request failed is asked for once more, after the others.
+  { id: "retry", requestType: RequestType.Prefetch, priority: 5 },
+];
+
 let started: Promise<void> | null = null;
 
 export function initCornerstone(): Promise<void> {
@@ -45,6 +72,8 @@ export function initCornerstone(): Promise<void> {
     });
     toolsInit();
     cache.setMaxCacheSize(cacheBudgetBytes());
+    // Looked up by volume id, then transfer syntax, then "volume": every volume of the viewer.
+    utilities.imageRetrieveMetadataProvider.add("volume", { stages: VOLUME_RETRIEVE_STAGES });
     for (const tool of [
       AngleTool,
       CrosshairsTool,

@@ -80,8 +80,8 @@ async function ensureVolume(series: ImageSeries): Promise<{ volumeId: string; st
   let volume = cache.getVolume(volumeId) as Types.IImageVolume | undefined;
   if (!volume) {
     volume = (await volumeLoader.createAndCacheVolume(volumeId, { imageIds })) as Types.IImageVolume;
-    // Streams slice by slice (nearest the centre first is Cornerstone's default order); each
-    // arriving slice re-renders the viewports showing the volume.
+    // Streams slice by slice in the order of VOLUME_RETRIEVE_STAGES (cornerstone.ts: the middle
+    // slice first, then every 4th); arriving slices re-render the viewports showing the volume.
     void (volume as unknown as { load: () => void }).load();
   }
   return { volumeId, step };

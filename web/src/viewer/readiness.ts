@@ -31,6 +31,7 @@ export function watchRendered(element: HTMLElement, onRendered?: () => void): ()
   delete element.dataset.rendered;
   let timer = 0;
   const check = (): void => {
+    if (timer) window.clearTimeout(timer);
     timer = 0;
     if (element.dataset.rendered === "true") return;
     const canvas = element.querySelector("canvas");
@@ -40,9 +41,14 @@ export function watchRendered(element: HTMLElement, onRendered?: () => void): ()
       onRendered?.();
     }
   };
-  // Sample after the frame is composed onto the on-screen canvas, at most once per frame.
-  const handler = (): void => {
-    if (!timer) timer = window.setTimeout(check, 0);
+  // IMAGE_RENDERED is triggered after the frame was drawn onto the on-screen canvas (the
+  // rendering engine draws every flagged viewport, then triggers the events): sample it then,
+  // not in a later task, which waits behind the image decoding that keeps the page busy while
+  // a volume streams in. A new slice (the other events) is followed by its render; checking
+  // after it in a later task stays as a fallback.
+  const handler = (event: Event): void => {
+    if (event.type === Enums.Events.IMAGE_RENDERED) check();
+    else if (!timer) timer = window.setTimeout(check, 0);
   };
   const events = [Enums.Events.IMAGE_RENDERED, Enums.Events.VOLUME_NEW_IMAGE, Enums.Events.STACK_NEW_IMAGE];
   for (const name of events) element.addEventListener(name, handler);
