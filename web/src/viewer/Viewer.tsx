@@ -55,7 +55,11 @@ interface Loaded {
   study: StudyInfo;
   series: SeriesInfo[];
   current: ImageSeries;
-  prior: { study: StudyInfo; series: ImageSeries } | null;
+}
+
+interface Prior {
+  study: StudyInfo;
+  series: ImageSeries;
 }
 
 let engineCount = 0;
@@ -69,6 +73,9 @@ function setUrlLayout(layout: Layout): void {
 export function Viewer({ studyUid, priorUid }: { studyUid: string; priorUid?: string }) {
   const [layout, setLayout] = useState<Layout>(() => parseLayout(new URLSearchParams(window.location.search).get("layout")));
   const [loaded, setLoaded] = useState<Loaded | null>(null);
+  // The prior study (Compare) is looked up after the current study is on screen.
+  const [prior, setPrior] = useState<Prior | null>(null);
+  const [priorLooked, setPriorLooked] = useState(false);
   const [seriesUid, setSeriesUid] = useState<string | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [status, setStatus] = useState<string>("Loading study…");
@@ -85,27 +92,35 @@ export function Viewer({ studyUid, priorUid }: { studyUid: string; priorUid?: st
   const elements = useRef<Record<string, HTMLDivElement>>({});
   const gridRef = useRef<HTMLDivElement | null>(null);
 
-  // Study, series, prior and the restored measurements.
+  // Study, series, prior and the restored measurements. Each is asked for once: the study and
+  // its series together, then the main series' metadata; the current study is shown before
+  // the prior is looked up (its QIDO answer is its study record) and measurements restored.
   useEffect(() => {
     let cancelled = false;
+    setPrior(null);
+    setPriorLooked(false);
     (async () => {
       await initCornerstone();
       engineRef.current ??= new RenderingEngine(`vesalius-${(engineCount += 1)}`);
-      const study = await fetchStudy(studyUid);
-      const series = await fetchSeries(studyUid);
+      const [study, series] = await Promise.all([fetchStudy(studyUid), fetchSeries(studyUid)]);
       const main = mainSeries(series);
       if (!main) throw new Error("This study has no images to show.");
       const current = await loadImageSeries(studyUid, main);
-      let prior: Loaded["prior"] = null;
-      const priorStudyUid = priorUid ?? (await findPrior(study).catch(() => null));
-      if (priorStudyUid) {
-        const priorStudy = await fetchStudy(priorStudyUid);
-        const priorMain = mainSeries((await fetchSeries(priorStudyUid)).filter((s) => s.modality === main.modality));
-        if (priorMain) prior = { study: priorStudy, series: await loadImageSeries(priorStudyUid, priorMain) };
-      }
       if (cancelled) return;
-      setLoaded({ study, series, current, prior });
+      setLoaded({ study, series, current });
       setSeriesUid(main.seriesUid);
+      const lookup = (async () => {
+        const priorStudy = priorUid ? await fetchStudy(priorUid) : await findPrior(study, main.modality).catch(() => null);
+        if (!priorStudy) return;
+        const priorMain = mainSeries((await fetchSeries(priorStudy.studyUid)).filter((s) => s.modality === main.modality));
+        if (!priorMain) return;
+        const priorSeries = await loadImageSeries(priorStudy.studyUid, priorMain);
+        if (!cancelled) setPrior({ study: priorStudy, series: priorSeries });
+      })()
+        .catch((e: unknown) => {
+          if (!cancelled) setError(`Prior study: ${e instanceof Error ? e.message : String(e)}`);
+        })
+        .finally(() => !cancelled && setPriorLooked(true));
       // Measurements may sit on any image series of the study: register them all first.
       const imageSeries = [current];
       for (const s of series) {
@@ -118,6 +133,7 @@ export function Viewer({ studyUid, priorUid }: { studyUid: string; priorUid?: st
         engineRef.current?.render();
       } else setStatus("");
       setMeasurementsVersion((v) => v + 1);
+      await lookup;
     })().catch((e: unknown) => {
       if (!cancelled) setError(e instanceof Error ? e.message : String(e));
     });
@@ -149,14 +165,17 @@ export function Viewer({ studyUid, priorUid }: { studyUid: string; priorUid?: st
     if (!current) return layout;
     const def = LAYOUTS.find((l) => l.name === layout);
     if (def?.volume && !current.reconstructable) return "stack";
-    if (layout === "compare" && !loaded?.prior) return "stack";
+    if (layout === "compare" && !prior) return "stack";
     return layout;
-  }, [layout, current, loaded]);
+  }, [layout, current, prior]);
+  // Opened as Compare: wait for the prior lookup instead of showing the stack first.
+  const awaitingPrior = layout === "compare" && !priorLooked;
+  const comparePrior = effectiveLayout === "compare" ? prior : null;
 
   // Set up the layout's viewports whenever the layout or the series changes.
   useEffect(() => {
     const engine = engineRef.current;
-    if (!engine || !current || !loaded) return;
+    if (!engine || !current || !loaded || awaitingPrior) return;
     let cancelled = false;
     let shown: ActiveLayout | null = null;
     const stops: (() => void)[] = [];
@@ -173,7 +192,7 @@ export function Viewer({ studyUid, priorUid }: { studyUid: string; priorUid?: st
       layout: effectiveLayout,
       elements: elements.current,
       current,
-      prior: loaded.prior?.series ?? null,
+      prior: comparePrior?.series ?? null,
       primaryTool,
     })
       .then((result) => {
@@ -201,7 +220,7 @@ export function Viewer({ studyUid, priorUid }: { studyUid: string; priorUid?: st
     };
     // primaryTool is applied by its own effect, not by rebuilding the layout.
     // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [effectiveLayout, current, loaded]);
+  }, [effectiveLayout, current, loaded, awaitingPrior, comparePrior]);
 
   // Keep the Cornerstone canvases the size of their elements.
   useEffect(() => {
@@ -356,7 +375,7 @@ export function Viewer({ studyUid, priorUid }: { studyUid: string; priorUid?: st
               type="button"
               aria-pressed={effectiveLayout === l.name}
               data-testid={`layout-${l.name}`}
-              disabled={!current || (l.volume && !current.reconstructable) || (l.name === "compare" && !loaded?.prior)}
+              disabled={!current || (l.volume && !current.reconstructable) || (l.name === "compare" && !prior)}
               onClick={() => {
                 setLayout(l.name);
                 setUrlLayout(l.name);
@@ -483,8 +502,8 @@ export function Viewer({ studyUid, priorUid }: { studyUid: string; priorUid?: st
                   engine={engineRef.current}
                   viewportId={viewportId(engineRef.current, name)}
                   name={name}
-                  study={name === "prior" && loaded.prior ? loaded.prior.study : loaded.study}
-                  series={name === "prior" && loaded.prior ? loaded.prior.series.series : (current ?? loaded.current).series}
+                  study={name === "prior" && prior ? prior.study : loaded.study}
+                  series={name === "prior" && prior ? prior.series.series : (current ?? loaded.current).series}
                 />
               ) : null}
             </div>

@@ -113,24 +113,22 @@ export async function fetchSeries(studyUid: string): Promise<SeriesInfo[]> {
 }
 
 /**
- * The most recent earlier study of the same patient with a modality in common: QIDO-RS
- * `studies?PatientID=…&ModalitiesInStudy=…` (the server returns only studies the user may see).
+ * The most recent earlier study of the same patient with `modality` (the shown series'):
+ * one QIDO-RS `studies?PatientID=…&ModalitiesInStudy=…`, whose answer already carries the
+ * study's attributes (the server returns only studies the user may see).
  */
-export async function findPrior(current: StudyInfo): Promise<string | null> {
-  if (!current.patientId) return null;
+export async function findPrior(current: StudyInfo, modality: string): Promise<StudyInfo | null> {
+  if (!current.patientId || !modality) return null;
   const when = (study: StudyInfo): string => `${study.studyDate}${study.studyTime}`;
-  const candidates = new Map<string, StudyInfo>();
-  for (const modality of current.modalities.filter((m) => !NON_IMAGE_MODALITIES.has(m))) {
-    const found = await getJson<JsonDataset[]>(
-      `${DICOMWEB_ROOT}/studies?PatientID=${encodeURIComponent(current.patientId)}` +
-        `&ModalitiesInStudy=${encodeURIComponent(modality)}&includefield=${STUDY_FIELDS}`,
-    );
-    for (const study of found.map(studyFrom)) candidates.set(study.studyUid, study);
-  }
-  const older = [...candidates.values()]
+  const found = await getJson<JsonDataset[]>(
+    `${DICOMWEB_ROOT}/studies?PatientID=${encodeURIComponent(current.patientId)}` +
+      `&ModalitiesInStudy=${encodeURIComponent(modality)}&includefield=${STUDY_FIELDS}`,
+  );
+  const older = found
+    .map(studyFrom)
     .filter((study) => study.studyUid !== current.studyUid && when(study) < when(current))
     .sort((a, b) => when(b).localeCompare(when(a)));
-  return older[0]?.studyUid ?? null;
+  return older[0] ?? null;
 }
 
 export const NON_IMAGE_MODALITIES = new Set(["SR", "KO", "PR", "SEG", "RTSTRUCT", "DOC", "REG"]);
