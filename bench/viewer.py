@@ -11,6 +11,14 @@ same study after each run, timed the same way (``--no-ohif`` leaves it out). Res
 merged under ``"viewer"`` into ``bench/results/latest.json`` and written between the viewer
 markers of ``docs/performance.md``; ``make bench`` runs the same phase after the others
 (``bench.run --viewer-runs``).
+
+``--large-slices N`` runs a large-series check instead of the timed runs: a demo CT of ``N``
+slices, opened once as a stack and once as MPR, recording whether the tab survived (no
+renderer crash, the page still answers, every viewport reached ``data-rendered``), the time
+to each first image, the JavaScript heap (Chrome DevTools Protocol ``Performance.getMetrics``)
+and the resident memory of the browser's renderer and GPU processes while the series
+streams in. It is kept under ``"viewer"."large_series"`` (the timed runs' numbers stay) and
+shown in the same section; a later run without it keeps the last large-series result.
 """
 
 from __future__ import annotations
@@ -39,7 +47,7 @@ from bench.data import cache_root
 from bench.servers import Server, _vesalius_cli, _vesalius_token, _wait_ready, free_port
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, Page, ViewportSize
+    from playwright.sync_api import Browser, Page, Request, ViewportSize
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "results" / "latest.json"
@@ -59,6 +67,11 @@ VIEWER_END = "<!-- viewer:end -->"
 DEMO_USER = "clinician"
 #: Pause between two measurements (see ``settle``).
 SETTLE_S = 2.0
+#: Large-series check: after the first render, memory is sampled every LARGE_SAMPLE_S until no
+#: frame has arrived for LARGE_QUIET_S (the series or volume is loaded) or LARGE_STREAM_S pass.
+LARGE_SAMPLE_S = 2.0
+LARGE_QUIET_S = 10.0
+LARGE_STREAM_S = 180.0
 
 #: Installed in every document before the app runs: when a viewport element first carries
 #: data-rendered="true", note performance.now() (ms since this document's navigation began).
@@ -273,6 +286,187 @@ def measure(server: Server, headers: dict[str, str], runs: int, timeout_s: float
     return out
 
 
+def _process_tree(root: int) -> dict[int, str]:
+    """Command lines of ``root``'s descendants (Linux ``/proc``): the playwright driver this
+    process started and the browser it launched, not other Chromium instances on the machine."""
+    parents: dict[int, int] = {}
+    commands: dict[int, str] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            stat = (entry / "stat").read_text()
+            parents[int(entry.name)] = int(stat[stat.rindex(")") + 2:].split()[1])
+            commands[int(entry.name)] = (entry / "cmdline").read_bytes().replace(b"\0", b" ") \
+                .decode(errors="replace")
+    found: dict[int, str] = {}
+    frontier = [root]
+    while frontier:
+        parent = frontier.pop()
+        for pid, ppid in parents.items():
+            if ppid == parent and pid not in found:
+                found[pid] = commands.get(pid, "")
+                frontier.append(pid)
+    return found
+
+
+def _rss_mib(pid: int) -> float:
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def browser_memory() -> dict[str, float]:
+    """Resident memory (MiB) of this process's Chromium renderers and GPU process (where
+    SwiftShader keeps the textures)."""
+    renderer = gpu = 0.0
+    for pid, command in _process_tree(os.getpid()).items():
+        if "--type=renderer" in command:
+            renderer += _rss_mib(pid)
+        elif "--type=gpu-process" in command:
+            gpu += _rss_mib(pid)
+    return {"renderer_rss_mib": renderer, "gpu_rss_mib": gpu}
+
+
+def js_heap_mib(cdp: Any) -> float:
+    """The page's used JavaScript heap (MiB), from DevTools' ``Performance.getMetrics``
+    (precise, unlike ``performance.memory``; ArrayBuffer contents are counted only in part)."""
+    metrics = {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}
+    return float(metrics.get("JSHeapUsedSize", 0.0)) / 2**20
+
+
+def open_large(page: Page, cdp: Any, url: str, viewports: tuple[str, ...],
+               timeout_s: float, frames: list[int], crashed: list[bool]) -> dict[str, Any]:
+    """Open ``url`` once: first renders, then memory while the series keeps streaming, then
+    whether the tab still answers."""
+    out: dict[str, Any] = {"url": url.split("/viewer", 1)[1], "viewports": list(viewports)}
+    frames_at_start = frames[0]
+    started = time.monotonic()
+    try:
+        page.goto(url, wait_until="commit")
+        for name in viewports:
+            page.locator(f"[data-testid=viewport-{name}][data-rendered=true]").wait_for(
+                timeout=timeout_s * 1000)
+        rendered: dict[str, float] = page.evaluate("window.__rendered")
+        out["rendered_ms"] = {name: rendered[name] for name in viewports}
+        out["first_image_ms"] = min(out["rendered_ms"].values())
+        out["all_rendered_ms"] = max(out["rendered_ms"].values())
+        out["heap_at_first_render_mib"] = js_heap_mib(cdp)
+        samples: list[dict[str, float]] = []
+        last_frames, last_change = frames[0], time.monotonic()
+        while time.monotonic() - started < LARGE_STREAM_S and not crashed:
+            time.sleep(LARGE_SAMPLE_S)
+            samples.append({"t_s": time.monotonic() - started, "frames": frames[0] -
+                            frames_at_start, "heap_mib": js_heap_mib(cdp), **browser_memory()})
+            if frames[0] != last_frames:
+                last_frames, last_change = frames[0], time.monotonic()
+            elif time.monotonic() - last_change >= LARGE_QUIET_S:
+                break
+        out["samples"] = samples
+        out["peak_heap_mib"] = max([out["heap_at_first_render_mib"],
+                                    *(s["heap_mib"] for s in samples)])
+        out["peak_renderer_rss_mib"] = max((s["renderer_rss_mib"] for s in samples), default=0)
+        out["peak_gpu_rss_mib"] = max((s["gpu_rss_mib"] for s in samples), default=0)
+        status = page.locator("[data-testid=viewer] [role=status]").all_inner_texts()
+        step = re.search(r"every (\d+)\w* slice", " ".join(status))
+        out["volume_step"] = int(step.group(1)) if step else 1
+        # Still answering: a script runs and the viewports still carry their signal.
+        out["responds"] = page.evaluate(
+            "(names) => names.every(n => document.querySelector("
+            "`[data-testid=viewport-${n}]`)?.dataset.rendered === 'true')",
+            list(viewports))
+    except Exception as exc:  # playwright's errors (a crashed tab, a timeout): recorded
+        out["error"] = f"{type(exc).__name__}: {exc}"[:500]
+        out["responds"] = False
+    out["frames_loaded"] = frames[0] - frames_at_start
+    out["crashed"] = bool(crashed)
+    out["survived"] = not crashed and bool(out["responds"]) and "rendered_ms" in out
+    out["wall_s"] = time.monotonic() - started
+    return out
+
+
+def _watch(page: Page) -> tuple[list[bool], list[int]]:
+    """A flag set when the page's renderer crashes, and a count of the frames it loaded."""
+    crashed: list[bool] = []
+    frames = [0]
+
+    def on_crash(_page: Page) -> None:
+        crashed.append(True)
+
+    def on_request(request: Request) -> None:
+        if "/frames/" in request.url:
+            frames[0] += 1
+
+    page.on("crash", on_crash)
+    page.on("requestfinished", on_request)
+    return crashed, frames
+
+
+def measure_large(server: Server, headers: dict[str, str], timeout_s: float) -> dict[str, Any]:
+    """The large series opened as a stack, then as MPR, each in a freshly loaded page."""
+    from playwright.sync_api import sync_playwright
+
+    study, instances = current_ct(server, headers)
+    log(f"CT study {study}: {instances} instances")
+    stack_url = f"{server.base_url}/viewer?study={study}"
+    out: dict[str, Any] = {"study_instances": instances, "viewport": VIEWPORT}
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        try:
+            out["chromium"] = browser.version
+            for layout, url, viewports in (("stack", stack_url, ("stack",)),
+                                           ("mpr", f"{stack_url}&layout=mpr", MPR)):
+                # A context of its own for each layout (signed in afresh): a crash or the
+                # memory of one does not carry over to the other.
+                context = browser.new_context(viewport=VIEWPORT)
+                context.add_init_script(_RENDER_CLOCK)
+                page = context.new_page()
+                crashed, frames = _watch(page)
+                cdp = context.new_cdp_session(page)
+                cdp.send("Performance.enable")
+                sign_in(page, server)
+                log(f"opening the {instances}-slice CT as {layout}")
+                out[layout] = result = open_large(page, cdp, url, viewports, timeout_s, frames,
+                                                  crashed)
+                log(f"  {layout}: survived {result['survived']}, first image "
+                    f"{_ms(result.get('first_image_ms'))} ms, all rendered "
+                    f"{_ms(result.get('all_rendered_ms'))} ms, peak heap "
+                    f"{result.get('peak_heap_mib', 0):.0f} MiB, renderer "
+                    f"{result.get('peak_renderer_rss_mib', 0):.0f} MiB, GPU process "
+                    f"{result.get('peak_gpu_rss_mib', 0):.0f} MiB, {result['frames_loaded']} "
+                    f"frames{', ' + result['error'] if 'error' in result else ''}")
+                with contextlib.suppress(Exception):
+                    context.close()
+        finally:
+            browser.close()
+    return out
+
+
+def run_large(slices: int, workers: int, keep: bool, timeout_s: float) -> dict[str, Any]:
+    """Build, serve a demo with ``slices``-slice CTs, check, stop: ``"large_series"``."""
+    build_ui()
+    cache_root().mkdir(parents=True, exist_ok=True)
+    workroot = Path(tempfile.mkdtemp(prefix="viewer-large-", dir=cache_root()))
+    started = time.monotonic()
+    log(f"starting vesalius serve --demo with {slices}-slice CTs (the demo loads first)")
+    server, headers = start_demo(workroot / "vesalius", slices, workers)
+    demo_s = time.monotonic() - started
+    log(f"Vesalius {server.version} at {server.base_url} (pid {server.pid}), demo loaded in "
+        f"{demo_s:.0f} s")
+    try:
+        out = measure_large(server, headers, timeout_s)
+    finally:
+        log(f"stopping Vesalius (pid {server.pid})")
+        server.stop()
+        if not keep:
+            shutil.rmtree(workroot, ignore_errors=True)
+    out.update(slices=slices, demo_load_s=demo_s, http_workers=workers or None,
+               versions={server.name: server.version})
+    return out
+
+
 def run_phase(slices: int, runs: int, workers: int, keep: bool, timeout_s: float,
               ohif: bool = True) -> dict[str, Any]:
     """Build, serve, measure, stop: the ``"viewer"`` part of the results."""
@@ -315,7 +509,8 @@ def section(viewer: dict[str, Any]) -> str:
     if "first_image" not in viewer:
         return "\n".join([VIEWER_START, "## Viewer", "",
                           f"Not measured in the run of {meta['date']} (`{meta['command']}`): "
-                          f"{viewer.get('error', 'no results')}", VIEWER_END])
+                          f"{viewer.get('error', 'no results')}", "",
+                          *_large_lines(viewer.get("large_series")), VIEWER_END])
     first, mpr = viewer["first_image"], viewer["mpr"]
     lines = [
         VIEWER_START, "## Viewer", "",
@@ -355,7 +550,8 @@ def section(viewer: dict[str, Any]) -> str:
     for name, values in viewer["mpr_viewports"].items():
         lines.append(f"| — {name} | {_ms(values['median_ms'])} | {_ms(values['p95_ms'])} "
                      f"| {', '.join(_ms(v) for v in values['ms'])} |")
-    lines += ["", *_ohif_lines(viewer.get("ohif", {}), first, mpr), VIEWER_END]
+    lines += ["", *_ohif_lines(viewer.get("ohif", {}), first, mpr),
+              *_large_lines(viewer.get("large_series")), VIEWER_END]
     return "\n".join(lines)
 
 
@@ -386,6 +582,56 @@ def _ohif_lines(ohif: dict[str, Any], first: dict[str, Any], mpr: dict[str, Any]
     return lines
 
 
+def _mib(value: float | None) -> str:
+    return "—" if value is None else f"{value:,.0f}"
+
+
+def _large_lines(large: dict[str, Any] | None) -> list[str]:
+    """The large-series check (``--large-slices``), when one was run."""
+    if not large:
+        return []
+    meta = large.get("meta", {})
+    lines = [
+        "### Large series", "",
+        f"`{meta.get('command', 'python -m bench.viewer --large-slices N')}` on "
+        f"{meta.get('date', '?')} (wall time {meta.get('wall_seconds', 0) / 60:.1f} min"
+        + report._load(meta) + "): the demo with CTs of "
+        f"{large['study_instances']} slices of 512x512 (generated and stored in "
+        f"{large['demo_load_s']:.0f} s), opened once as a stack and once as MPR, each in a "
+        "freshly loaded page of the same browser and window. After the first render the "
+        f"memory is sampled every {LARGE_SAMPLE_S:.0f} s until no frame has arrived for "
+        f"{LARGE_QUIET_S:.0f} s (or {LARGE_STREAM_S:.0f} s pass). JS heap: DevTools' "
+        "`JSHeapUsedSize` (image pixels held in ArrayBuffers are only partly counted there); "
+        "renderer and GPU process: resident memory of the browser's processes (SwiftShader "
+        "keeps the textures in the GPU process).",
+        "",
+        "| Layout | Tab survived | First image (ms) | All viewports (ms) | Frames loaded "
+        "| Volume slices used | JS heap at first image (MiB) | Peak JS heap (MiB) "
+        "| Peak renderer RSS (MiB) | Peak GPU process RSS (MiB) |",
+        "|---|---|---:|---:|---:|---|---:|---:|---:|---:|",
+    ]
+    for layout in ("stack", "mpr"):
+        run = large.get(layout)
+        if not run:
+            continue
+        survived = "yes" if run["survived"] else (
+            "no (renderer crashed)" if run.get("crashed") else "no")
+        step = run.get("volume_step", 1)
+        used = "—" if layout == "stack" else (
+            "all" if step == 1 else f"1 in {step} ({-(-large['study_instances'] // step)})")
+        lines.append(
+            f"| {layout} | {survived} | {_ms(run.get('first_image_ms'))} "
+            f"| {_ms(run.get('all_rendered_ms'))} | {run.get('frames_loaded', 0):,} | {used} "
+            f"| {_mib(run.get('heap_at_first_render_mib'))} "
+            f"| {_mib(run.get('peak_heap_mib'))} | {_mib(run.get('peak_renderer_rss_mib'))} "
+            f"| {_mib(run.get('peak_gpu_rss_mib'))} |")
+    errors = [f"{layout}: {large[layout]['error']}" for layout in ("stack", "mpr")
+              if large.get(layout, {}).get("error")]
+    if errors:
+        lines += ["", "Errors: " + "; ".join(errors)]
+    return [*lines, ""]
+
+
 def update_docs(path: Path, text_section: str) -> None:
     """Replace the text between the viewer markers (or append it): other sections stay."""
     text = path.read_text() if path.exists() else ""
@@ -405,6 +651,14 @@ def merge_results(path: Path, viewer: dict[str, Any]) -> None:
     path.write_text(json.dumps(results, indent=1))
 
 
+def previous_viewer(path: Path) -> dict[str, Any] | None:
+    """The ``"viewer"`` results of the last run, if any."""
+    with contextlib.suppress(OSError, ValueError):
+        found = json.loads(path.read_text()).get("viewer")
+        return found if isinstance(found, dict) else None
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.viewer", description=__doc__)
     parser.add_argument("--slices", type=int, default=200,
@@ -420,6 +674,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the server's data directory")
     parser.add_argument("--no-ohif", action="store_true",
                         help="skip OHIF (@ohif/app from npm, fetched once with npm pack)")
+    parser.add_argument("--large-slices", type=int, default=0, metavar="N",
+                        help="instead of the timed runs, check a CT of N slices (e.g. 1000): "
+                        "tab survival, first images, memory (default 0: off)")
     args = parser.parse_args(argv)
     if not Path(CHROMIUM).exists():
         parser.error(f"{CHROMIUM} is missing (Debian package chromium; make system-deps)")
@@ -427,11 +684,22 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _terminate)
     started = time.monotonic()
     load_at_start = list(os.getloadavg())
-    viewer = run_phase(args.slices, args.runs, args.http_workers, args.keep, args.timeout,
-                       ohif=not args.no_ohif)
     words = argv if argv is not None else sys.argv[1:]
-    viewer["meta"] = describe(" ".join(["python -m bench.viewer", *words]), started,
-                              load_at_start)
+    command = " ".join(["python -m bench.viewer", *words])
+    previous = previous_viewer(args.results)
+    if args.large_slices > 0:
+        large = run_large(args.large_slices, args.http_workers, args.keep, args.timeout)
+        large["meta"] = describe(command, started, load_at_start)
+        # The timed runs' numbers stay as they were.
+        viewer = previous or {"meta": describe(command, started, load_at_start),
+                              "error": "only the large-series check was run"}
+        viewer["large_series"] = large
+    else:
+        viewer = run_phase(args.slices, args.runs, args.http_workers, args.keep,
+                           args.timeout, ohif=not args.no_ohif)
+        viewer["meta"] = describe(command, started, load_at_start)
+        if previous and "large_series" in previous:
+            viewer["large_series"] = previous["large_series"]
     merge_results(args.results, viewer)
     log(f"raw results: {args.results} (key \"viewer\")")
     if not args.no_docs:
