@@ -54,8 +54,11 @@ def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServer
         stop(process)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    """One browser per test module: playwright's sync API runs an asyncio loop on this thread
+    while it is open, so it must be closed before the rest of the suite (which uses
+    ``asyncio.run``) runs."""
     require(Path(CHROMIUM).exists(), f"{CHROMIUM} is missing (Debian package chromium; "
                                      "scripts/system-deps.sh installs it)")
     try:
