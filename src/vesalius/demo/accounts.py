@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 
 from vesalius.core.errors import Conflict
 from vesalius.security.authn import AuthService
+from vesalius.security.authn.builtin import WEB_CLIENT_ID, ensure_web_client
 
 #: The public SMART app registered for the demo (the built-in web UI uses it too).
-DEMO_CLIENT_ID = "vesalius-web"
-DEMO_CLIENT_SCOPES = ("openid", "fhirUser", "launch/patient", "offline_access", "user/*.cruds",
-                      "patient/*.rs")
+#: The SMART app the demo accounts sign in to: the built-in web app's client.
+DEMO_CLIENT_ID = WEB_CLIENT_ID
 
 
 def demo_totp_secret(username: str) -> str:
@@ -84,12 +84,7 @@ def ensure_demo_accounts(auth: AuthService, *, practitioner: str | None, patient
             if username not in existing:
                 auth.set_totp_secret(username, secret)
         accounts.append(DemoAccount(username, role, _password(username), description, secret))
-    if all(c.client_id != DEMO_CLIENT_ID for c in auth.clients()):
-        base = auth.settings.base_url
-        with contextlib.suppress(Conflict):
-            auth.add_client(DEMO_CLIENT_ID, name="Vesalius web app", public=True,
-                            redirect_uris=[f"{base}/", f"{base}/callback"],
-                            scopes=DEMO_CLIENT_SCOPES)
+    ensure_web_client(auth)  # the app the printout tells people to sign in to
     return accounts
 
 
