@@ -15,8 +15,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
-from starlette.types import ASGIApp, Receive, Scope, Send
 
+from principal_header import PrincipalFromTestHeader
 from vesalius.core.errors import InvalidInput, NotFound
 from vesalius.node import Node
 from vesalius.security.audit.model import AuditRecord
@@ -103,23 +103,6 @@ def test_bad_grants_are_refused_and_not_audited(node: Node, patient_id: str, rea
 
 
 # -- HTTP -------------------------------------------------------------------------------------
-
-class PrincipalFromTestHeader:
-    """TEST ONLY: puts the principal named by ``X-Test-User: <id>:<role>`` into
-    ``scope["state"]["principal"]`` where the real sign-in middleware would."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            for name, value in scope["headers"]:
-                if name == b"x-test-user":
-                    user, _, role = value.decode().partition(":")
-                    scope.setdefault("state", {})["principal"] = Principal(
-                        kind=USER, id=user, roles=frozenset({role}), address="127.0.0.1")
-        await self.app(scope, receive, send)
-
 
 @pytest.fixture
 def client(node: Node) -> Iterator[TestClient]:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import secrets
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from vesalius.core.errors import InvalidInput, NotFound
+from vesalius.security.files import create_private
 
 SECRET_BYTES = 32
 SIGNING_KEY_NAME = "audit-checkpoint.pem"
@@ -55,24 +55,10 @@ def audit_key_path(data_dir: Path, audit_key_file: str = "") -> Path:
     return Path(audit_key_file).expanduser() if audit_key_file else keys_dir(data_dir) / "audit.key"
 
 
-def _write_private(path: Path, content: bytes) -> bool:
-    """Create ``path`` readable by its owner only; False when it already exists."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:  # another process created it first: use theirs
-        return False
-    with os.fdopen(fd, "wb") as out:
-        out.write(content)
-        out.flush()
-        os.fsync(out.fileno())
-    return True
-
-
 def load_audit_key(path: Path, *, create: bool) -> AuditKey:
     """The chain key at ``path``, generated first when ``create`` and it is missing."""
     if create and not path.exists():
-        _write_private(path, secrets.token_hex(SECRET_BYTES).encode("ascii") + b"\n")
+        create_private(path, secrets.token_hex(SECRET_BYTES).encode("ascii") + b"\n")
     try:
         text = path.read_text(encoding="ascii").strip()
     except FileNotFoundError as exc:
@@ -91,7 +77,7 @@ def load_signing_key(data_dir: Path, *, create: bool) -> Ed25519PrivateKey:
         pem = generated.private_bytes(serialization.Encoding.PEM,
                                       serialization.PrivateFormat.PKCS8,
                                       serialization.NoEncryption())
-        if _write_private(path, pem):
+        if create_private(path, pem):
             public = generated.public_key().public_bytes(
                 serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
             (keys_dir(data_dir) / PUBLIC_KEY_NAME).write_bytes(public)

@@ -12,7 +12,6 @@ External keys: ``external_jwks`` is either an ``https://`` URL, fetched with htt
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
 from pathlib import Path
@@ -25,6 +24,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, KeySet
 
 from vesalius.core.errors import InvalidInput, NotFound
+from vesalius.security.files import create_private
 
 SIGNING_KEY_NAME = "auth-signing.pem"
 JWKS_CACHE_SECONDS = 3600
@@ -32,24 +32,12 @@ JWKS_MIN_REFETCH_SECONDS = 60
 MAX_JWKS_BYTES = 256 * 1024
 
 
-def _write_private(path: Path, content: bytes) -> None:
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:  # another process created it first: use theirs
-        return
-    with os.fdopen(fd, "wb") as out:
-        out.write(content)
-        out.flush()
-        os.fsync(out.fileno())
-
-
 def load_signing_key(keys_dir: Path, *, create: bool) -> ECKey:
     """The token signing key, generated first when ``create`` and missing."""
     path = keys_dir / SIGNING_KEY_NAME
     if create and not path.exists():
         generated = ec.generate_private_key(ec.SECP256R1())
-        _write_private(path, generated.private_bytes(serialization.Encoding.PEM,
+        create_private(path, generated.private_bytes(serialization.Encoding.PEM,
                                                      serialization.PrivateFormat.PKCS8,
                                                      serialization.NoEncryption()))
     try:

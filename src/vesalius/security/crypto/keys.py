@@ -46,6 +46,7 @@ from cryptography.hazmat.primitives.keywrap import (
 
 from vesalius.core.errors import InvalidInput, NotFound, StorageFailure
 from vesalius.security.crypto.errors import KeyUnavailable, TamperedData
+from vesalius.security.files import create_private, fsync_dir
 
 log = logging.getLogger(__name__)
 
@@ -143,29 +144,6 @@ def _encode(secret: bytes) -> bytes:
     return secret.hex().encode("ascii") + b"\n"
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _create_private(path: Path, content: bytes) -> bool:
-    """Create ``path`` readable by its owner only; False when it already exists."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:  # another process created it first: use theirs
-        return False
-    with os.fdopen(fd, "wb") as out:
-        out.write(content)
-        out.flush()
-        os.fsync(out.fileno())
-    _fsync_dir(path.parent)
-    return True
-
-
 def _replace_private(path: Path, content: bytes) -> None:
     """Atomically put ``content`` at ``path`` (mode 0600): readers see the old or the new key."""
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -179,7 +157,7 @@ def _replace_private(path: Path, content: bytes) -> None:
     except BaseException:
         Path(name).unlink(missing_ok=True)
         raise
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 class FileKeyProvider:
@@ -190,7 +168,7 @@ class FileKeyProvider:
         self.path = path
         self.retired_dir = path.parent / RETIRED_DIR_NAME
         if create and not path.exists():
-            _create_private(path, _encode(secrets.token_bytes(KEK_BYTES)))
+            create_private(path, _encode(secrets.token_bytes(KEK_BYTES)))
         self._lock = threading.Lock()
         self._current, self._keys = self._load()
 
@@ -256,7 +234,7 @@ class FileKeyProvider:
                 raise InvalidInput("the new key-encryption key is the current one")
             try:
                 self.retired_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-                _create_private(self.retired_dir / f"{old.key_id}.key", _encode(old.secret()))
+                create_private(self.retired_dir / f"{old.key_id}.key", _encode(old.secret()))
                 _replace_private(self.path, _encode(secret))
             except OSError as exc:
                 raise StorageFailure(f"could not write the key files next to {self.path}: "

@@ -19,19 +19,18 @@ directory, reads the same key). Two sub-keys are derived from it (HMAC-SHA256 wi
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
 import hmac
 import json
-import os
 import secrets
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from vesalius.security.files import create_private
 
 KEY_NAME = "web-auth.key"
 TICKET_SECONDS = 300
@@ -62,16 +61,7 @@ def load_key(keys_dir: Path) -> bytes:
     try:
         data = path.read_bytes()
     except FileNotFoundError:
-        keys_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd, temp = tempfile.mkstemp(dir=keys_dir, prefix=".web-auth-")
-        try:
-            os.write(fd, secrets.token_bytes(32))
-            os.close(fd)
-            # Fails if another process won the race: then its key is the one to use.
-            with contextlib.suppress(FileExistsError):
-                os.link(temp, path)
-        finally:
-            os.unlink(temp)
+        create_private(path, secrets.token_bytes(32))  # False: another process won the race
         data = path.read_bytes()
     if len(data) != 32:
         raise ValueError(f"{path} does not hold a 32-byte key")
