@@ -268,21 +268,12 @@ def run_phases(fhir: str, resources: int, *, threads: int = 4, runs: int = 50,
 
 def update_docs(path: Path, section: str) -> None:
     """Replace the text between the FHIR markers (or append it): the DICOM sections stay."""
-    text = path.read_text() if path.exists() else ""
-    start, end = text.find(report.FHIR_START), text.find(report.FHIR_END)
-    if start >= 0 and end > start:
-        text = text[:start] + section + text[end + len(report.FHIR_END):]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    path.write_text(text)
+    report.replace_section(path, report.FHIR_START, report.FHIR_END, section)
 
 
 def merge_results(path: Path, fhir: dict[str, Any]) -> None:
     """``"fhir"`` replaced, every other key kept."""
-    results = json.loads(path.read_text()) if path.exists() else {}
-    results["fhir"] = fhir
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(results, indent=1))
+    report.merge_results(path, "fhir", fhir)
 
 
 def describe(servers: list[Server], command: str, started: float,

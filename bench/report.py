@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 from pathlib import Path
@@ -17,6 +18,26 @@ TARGET_SCALE_DROP = 0.15
 TARGET_CSTORE_SINGLE = 1.0
 TARGET_CSTORE_PARALLEL = 1.5
 FULL_SCALE = 100_000
+
+
+def replace_section(path: Path, start_marker: str, end_marker: str, section: str) -> None:
+    """Replace the text between ``start_marker`` and ``end_marker`` in ``path`` with
+    ``section`` (which carries both markers), or append it: other sections stay."""
+    text = path.read_text() if path.exists() else ""
+    start, end = text.find(start_marker), text.find(end_marker)
+    if start >= 0 and end > start:
+        text = text[:start] + section + text[end + len(end_marker):]
+    else:
+        text = text.rstrip("\n") + "\n\n" + section + "\n"
+    path.write_text(text)
+
+
+def merge_results(path: Path, key: str, value: dict[str, Any]) -> None:
+    """``key`` of the JSON results file replaced, every other key kept."""
+    results = json.loads(path.read_text()) if path.exists() else {}
+    results[key] = value
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=1))
 
 
 def environment(servers: list[Server]) -> dict[str, Any]:

@@ -634,21 +634,12 @@ def _large_lines(large: dict[str, Any] | None) -> list[str]:
 
 def update_docs(path: Path, text_section: str) -> None:
     """Replace the text between the viewer markers (or append it): other sections stay."""
-    text = path.read_text() if path.exists() else ""
-    start, end = text.find(VIEWER_START), text.find(VIEWER_END)
-    if start >= 0 and end > start:
-        text = text[:start] + text_section + text[end + len(VIEWER_END):]
-    else:
-        text = text.rstrip("\n") + "\n\n" + text_section + "\n"
-    path.write_text(text)
+    report.replace_section(path, VIEWER_START, VIEWER_END, text_section)
 
 
 def merge_results(path: Path, viewer: dict[str, Any]) -> None:
     """``"viewer"`` replaced, every other key kept."""
-    results = json.loads(path.read_text()) if path.exists() else {}
-    results["viewer"] = viewer
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(results, indent=1))
+    report.merge_results(path, "viewer", viewer)
 
 
 def previous_viewer(path: Path) -> dict[str, Any] | None:

@@ -48,6 +48,7 @@ from vesalius.security.crypto.envelope import (
 )
 from vesalius.security.crypto.errors import KeyUnavailable, TamperedData
 from vesalius.security.crypto.keys import KeyProvider
+from vesalius.security.files import fsync_dir
 
 log = logging.getLogger(__name__)
 
@@ -86,14 +87,6 @@ class RewrapReport:
     def line(self) -> str:
         return (f"rewrapped {self.rewrapped}, already current {self.current}, "
                 f"plaintext {self.plaintext}, failed {len(self.failed)}")
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class EncryptedBlobStore:
@@ -277,7 +270,7 @@ class EncryptedBlobStore:
                 os.replace(tmp, path)
             finally:
                 tmp.unlink(missing_ok=True)
-        _fsync_dir(path.parent)
+        fsync_dir(path.parent)
         return True
 
     def rewrap_all(self, progress: Callable[[str], None] | None = None) -> RewrapReport:
